@@ -1,0 +1,1 @@
+"""Offline evaluation functions: pure functions on arrays, no ORM, no models inside."""

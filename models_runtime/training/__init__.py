@@ -1,0 +1,1 @@
+"""Trainers for the detector and the embedder; both read the platform's export formats."""
