@@ -1,0 +1,104 @@
+"""Evaluation data model: model versions, end-to-end relevance runs and what they generate
+(per-scene progress, query objects, their top-k candidates)."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from labeling.models import Image, Product, Queue, SceneSet, Task
+
+
+class ModelKind(models.TextChoices):
+    DETECTOR = "detector", "Detector"
+    EMBEDDER = "embedder", "Embedder"
+
+
+class ModelVersion(models.Model):
+    kind = models.CharField(max_length=12, choices=ModelKind.choices)
+    name = models.CharField(max_length=120)
+    version_tag = models.CharField(max_length=40, help_text="V1, V1.1, ...")
+    checkpoint = models.FileField(upload_to="checkpoints/")
+    config = models.JSONField(default=dict, blank=True)
+    notes = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "name", "version_tag"], name="model_version_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name} {self.version_tag}"
+
+
+class EvalRunStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    GENERATING = "generating", "Generating"
+    LABELING = "labeling", "Labeling"
+    FAILED = "failed", "Failed"
+
+
+class EvalRun(models.Model):
+    name = models.CharField(max_length=200)
+    scene_set = models.ForeignKey(SceneSet, on_delete=models.PROTECT, related_name="eval_runs")
+    detector = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="detector_runs")
+    embedder = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="embedder_runs")
+    restrict_category = models.BooleanField(default=True)
+    restrict_gender = models.BooleanField(default=False)
+    replication = models.PositiveSmallIntegerField(default=3)
+    golden_rate = models.FloatField(default=0.0)
+    top_k = models.PositiveSmallIntegerField(default=5)
+    baseline = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    queue = models.OneToOneField(Queue, null=True, blank=True, on_delete=models.PROTECT, related_name="eval_run")
+    status = models.CharField(max_length=12, choices=EvalRunStatus.choices, default=EvalRunStatus.PENDING)
+    scenes_total = models.PositiveIntegerField(default=0)
+    scenes_done = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    generated_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EvalRunScene(models.Model):
+    """One row per (run, scene) once the scene is generated: the per-unit "already done" mark
+    that makes generation idempotent under retries and crashed workers."""
+
+    run = models.ForeignKey(EvalRun, on_delete=models.CASCADE, related_name="done_scenes")
+    scene = models.ForeignKey(Image, on_delete=models.PROTECT, related_name="+")
+    objects_found = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "scene"], name="eval_run_scene_unique")]
+
+
+class QueryObject(models.Model):
+    run = models.ForeignKey(EvalRun, on_delete=models.CASCADE, related_name="query_objects")
+    scene = models.ForeignKey(Image, on_delete=models.PROTECT, related_name="query_objects")
+    ordinal = models.PositiveSmallIntegerField(help_text="index of the detection within the scene")
+    box = models.JSONField(help_text="[x0, y0, x1, y1] in scene pixels")
+    category = models.CharField(max_length=60)
+    score = models.FloatField()
+    gender = models.CharField(max_length=10, blank=True)
+    crop = models.ForeignKey(Image, on_delete=models.PROTECT, related_name="+")
+    task = models.OneToOneField(Task, null=True, blank=True, on_delete=models.SET_NULL, related_name="query_object")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "scene", "ordinal"], name="query_object_unique")]
+
+
+class Candidate(models.Model):
+    query_object = models.ForeignKey(QueryObject, on_delete=models.CASCADE, related_name="candidates")
+    rank = models.PositiveSmallIntegerField()
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    distance = models.IntegerField(help_text="Hamming distance of the binary codes")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["query_object", "rank"], name="candidate_rank_unique"),
+            models.CheckConstraint(condition=Q(rank__gte=1), name="candidate_rank_positive"),
+        ]
+        ordering = ["query_object", "rank"]

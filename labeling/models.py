@@ -1,0 +1,253 @@
+"""Labeling data model: people and pools, taxonomy and attribute schema, images and products,
+guides, and the work queue (queues, tasks, assignments = leases, labels, golden answers).
+
+Business rules live in ``labeling/services``; these classes hold data and database constraints.
+"""
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import Q
+
+
+class Role(models.TextChoices):
+    LABELER = "labeler", "Labeler"
+    EXPERT = "expert", "Expert"
+    ENGINEER = "engineer", "Engineer"
+    ADMIN = "admin", "Admin"
+
+
+class PoolKind(models.TextChoices):
+    IN_HOUSE = "in_house", "In-house"
+    FIXED_OUTSIDE = "fixed_outside", "Fixed outside pool"
+    CROWD = "crowd", "Crowd"
+
+
+class Pool(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=20, choices=PoolKind.choices)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+
+class User(AbstractUser):
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.LABELER)
+    # Every labeler belongs to a pool; staff roles may have none.
+    pool = models.ForeignKey(Pool, null=True, blank=True, on_delete=models.PROTECT, related_name="members")
+
+    @property
+    def is_labeler(self) -> bool:
+        return self.role == Role.LABELER
+
+    def has_role(self, *roles: str) -> bool:
+        return self.is_superuser or self.role == Role.ADMIN or self.role in roles
+
+
+class Category(models.Model):
+    """A node of the Google Product Taxonomy tree; ``path`` joins the levels with '|'."""
+
+    slug = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(max_length=120)
+    path = models.CharField(max_length=300, unique=True)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
+    level = models.PositiveSmallIntegerField()
+
+    class Meta:
+        verbose_name_plural = "categories"
+        ordering = ["path"]
+
+    def __str__(self) -> str:
+        return self.path
+
+
+class Attribute(models.Model):
+    """The attribute schema is data: allowed values and the categories an attribute applies to."""
+
+    name = models.SlugField(max_length=60, unique=True)
+    label = models.CharField(max_length=120)
+    values = models.JSONField(default=list)
+    categories = models.ManyToManyField(Category, related_name="attributes", blank=True)
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class ImageKind(models.TextChoices):
+    SCENE = "scene", "Scene"
+    PRODUCT = "product", "Product"
+    SINGLE_PRODUCT = "single_product", "Single product"
+    CROP = "crop", "Query crop"
+
+
+class Image(models.Model):
+    """Content-addressed: ``sha256`` of the bytes is unique, so a re-import stores nothing new."""
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    file = models.FileField(upload_to="images/")
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    kind = models.CharField(max_length=20, choices=ImageKind.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.sha256[:12]}"
+
+
+class Gender(models.TextChoices):
+    MEN = "men", "Men"
+    WOMEN = "women", "Women"
+    UNISEX = "unisex", "Unisex"
+
+
+class Product(models.Model):
+    external_id = models.CharField(max_length=100, unique=True)
+    image = models.ForeignKey(Image, on_delete=models.PROTECT, related_name="products")
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="products")
+    gender = models.CharField(max_length=10, choices=Gender.choices)
+    price = models.DecimalField(max_digits=10, decimal_places=2)
+    merchant = models.CharField(max_length=120)
+    merchant_provided_category = models.BooleanField(default=False)
+    attributes = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"product {self.external_id}"
+
+
+class SceneSet(models.Model):
+    name = models.CharField(max_length=120, unique=True)
+    description = models.TextField(blank=True)
+    scenes = models.ManyToManyField(Image, related_name="scene_sets", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TaskKind(models.TextChoices):
+    BOUNDING_BOXES = "bounding_boxes", "Bounding boxes"
+    ATTRIBUTES = "attributes", "Attributes"
+    RELEVANCE = "relevance", "Relevance at 5"
+    MATCHING_PAIR = "matching_pair", "Matching-pair cleanup"
+
+
+class Guide(models.Model):
+    task_kind = models.CharField(max_length=30, choices=TaskKind.choices)
+    title = models.CharField(max_length=200)
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class GuideVersion(models.Model):
+    guide = models.ForeignKey(Guide, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField()
+    body = models.TextField(help_text="Markdown")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["guide", "version"], name="guide_version_unique")]
+        ordering = ["guide", "-version"]
+
+    def __str__(self) -> str:
+        return f"{self.guide} v{self.version}"
+
+
+class Queue(models.Model):
+    name = models.CharField(max_length=200)
+    task_kind = models.CharField(max_length=30, choices=TaskKind.choices)
+    replication = models.PositiveSmallIntegerField(default=3, help_text="labels wanted per task")
+    golden_rate = models.FloatField(default=0.0, help_text="share of claims served from golden tasks")
+    allowed_pools = models.ManyToManyField(Pool, blank=True, related_name="queues")
+    guide_version = models.ForeignKey(GuideVersion, null=True, blank=True, on_delete=models.PROTECT)
+    priority = models.IntegerField(default=0)
+    lease_seconds = models.PositiveIntegerField(default=600)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(replication__gte=1), name="queue_replication_positive"),
+            models.CheckConstraint(condition=Q(golden_rate__gte=0) & Q(golden_rate__lte=1), name="queue_golden_rate_share"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Task(models.Model):
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="tasks")
+    payload = models.JSONField()
+    # Idempotency of generation: the producer's key for this unit of work (unique per queue).
+    source_key = models.CharField(max_length=200)
+    priority = models.IntegerField(default=0)
+    is_golden = models.BooleanField(default=False)
+    # Labels stored so far; maintained by label_submit under the task's row lock.
+    label_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["queue", "source_key"], name="task_source_key_unique")]
+        indexes = [models.Index(fields=["queue", "is_golden", "-priority", "created_at", "id"], name="task_claim_order")]
+
+    def __str__(self) -> str:
+        return f"task {self.pk} ({self.queue_id})"
+
+
+class AssignmentState(models.TextChoices):
+    ACTIVE = "active", "Active"
+    SUBMITTED = "submitted", "Submitted"
+    SKIPPED = "skipped", "Skipped"
+
+
+class Assignment(models.Model):
+    """A lease of one task to one labeler; ``expires_at`` ends it without any cron job."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="assignments")
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="assignments")
+    labeler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    state = models.CharField(max_length=12, choices=AssignmentState.choices, default=AssignmentState.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # One lease per (task, labeler) at a time: the database refuses a second claim.
+            models.UniqueConstraint(fields=["task", "labeler"], condition=Q(state="active"), name="assignment_one_active_per_labeler_task"),
+        ]
+        indexes = [
+            models.Index(fields=["task", "state", "expires_at"], name="assignment_task_live"),
+            models.Index(fields=["queue", "labeler", "state"], name="assignment_queue_labeler"),
+        ]
+
+
+class Label(models.Model):
+    """Append-only: never updated or deleted by the services."""
+
+    task = models.ForeignKey(Task, on_delete=models.PROTECT, related_name="labels")
+    assignment = models.OneToOneField(Assignment, on_delete=models.PROTECT, related_name="label")
+    labeler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="labels")
+    answer = models.JSONField()
+    guide_version = models.ForeignKey(GuideVersion, null=True, blank=True, on_delete=models.PROTECT)
+    time_spent_ms = models.PositiveIntegerField(default=0)
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["task", "labeler"], name="label_one_per_labeler_task"),
+            models.UniqueConstraint(fields=["labeler", "idempotency_key"], condition=Q(idempotency_key__isnull=False), name="label_idempotency_key_unique"),
+        ]
+
+
+class GoldenAnswer(models.Model):
+    """An expert's answer for a task; never served to labelers."""
+
+    task = models.OneToOneField(Task, on_delete=models.CASCADE, related_name="golden_answer")
+    answer = models.JSONField()
+    expert = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
