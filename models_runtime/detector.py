@@ -61,10 +61,11 @@ SMALL_DEFAULTS: dict[str, Any] = {
     "rpn_post_nms_top_n_train": 300,
     "rpn_post_nms_top_n_test": 100,
     "rpn_batch_size_per_image": 128,
-    "box_batch_size_per_image": 128,
+    # Sampled RoIs per image dominate a CPU training step (RoIAlign backward and the box MLP).
+    "box_batch_size_per_image": 64,
     "box_detections_per_img": 30,
-    "backbone_channels": [24, 48, 96, 160, 256],
-    "fpn_channels": 96,
+    "backbone_channels": [16, 32, 64, 128, 256],
+    "fpn_channels": 64,
     # One anchor size per pyramid level (strides 8, 16, 32, 64): a 256 px scene's objects are
     # roughly 16-200 px on a side.
     "anchor_sizes": [24, 48, 96, 192],
