@@ -227,11 +227,16 @@ class _Parser:
                         position=start, field=field, found=repr(value)), start)
                 return Match(field, float(value), start)
             return Match(field, value, start)
+        # the seed writes comparisons with spaces ("price < 50"), so they are allowed around operators
+        after_spaces = self.pos
+        while after_spaces < len(self.text) and self.text[after_spaces].isspace():
+            after_spaces += 1
         for op in COMPARISONS:
-            if self.text.startswith(op, self.pos):
+            if self.text.startswith(op, after_spaces):
                 if kind == KIND_TEXT:
                     raise QuerySyntaxError(MESSAGE_NOT_NUMERIC_FIELD.format(position=start, field=field), start)
-                self.pos += len(op)
+                self.pos = after_spaces + len(op)
+                self.skip_space()
                 return Comparison(field, op, self.number(), start)
         self.fail(EXPECTED_RELATION)
         raise AssertionError("unreachable")
