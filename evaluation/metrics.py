@@ -1,0 +1,259 @@
+"""Relevance metrics of an end-to-end evaluation run (PRODUCT.md section 6), as pure functions.
+
+Nothing here touches the ORM: ``evaluation.selectors`` builds the frames with one query and these
+functions turn them into numbers, so they are vectorised, fast and checkable by hand.
+
+Frames:
+
+- *slot labels*: one row per (labeler, query object, slot) with columns ``query_object_id``,
+  ``slot`` (1-based rank of the candidate) and ``grade``.
+- *query objects*: one row per query object with ``query_object_id``, ``scene_id``, ``category``
+  and ``n_candidates`` (how many of the k slots retrieval filled).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+# Best to worst. "Lower" grade means further down this list: a tie in the vote goes there, because an
+# evaluation that rounds ties up would overstate the model.
+GRADES: tuple[str, ...] = ("extremely_similar", "similar", "marginally_similar", "not_similar", "did_not_load")
+GRADE_ORDER: dict[str, int] = {grade: position for position, grade in enumerate(GRADES)}
+SIMILAR_GRADES = frozenset({"extremely_similar", "similar"})
+EXTREMELY_SIMILAR_GRADES = frozenset({"extremely_similar"})
+BAD_GRADES = frozenset({"marginally_similar", "not_similar", "did_not_load"})
+
+DEFAULT_K = 5
+DEFAULT_BOOTSTRAP_SAMPLES = 1000
+DEFAULT_CONFIDENCE = 0.95
+DEFAULT_SEED = 0
+
+UNKNOWN_GRADE_ERROR = "unknown relevance grade(s) {grades}; expected one of " + ", ".join(GRADES)
+SLOT_LABEL_COLUMNS = ("query_object_id", "slot", "grade")
+QUERY_OBJECT_COLUMNS = ("query_object_id", "scene_id", "category", "n_candidates")
+MISSING_COLUMNS_ERROR = "{frame} frame lacks columns {columns}"
+
+METRIC_NAMES = ("similar_p_at_5", "extremely_similar_p_at_5", "bad_rate")
+
+
+def _require_columns(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(MISSING_COLUMNS_ERROR.format(frame=name, columns=", ".join(missing)))
+
+
+def aggregate_slot_grades(slot_labels: pd.DataFrame) -> pd.DataFrame:
+    """Majority vote per (query object, slot); a tie goes to the lower (more conservative) grade.
+
+    Returns one row per judged slot: ``query_object_id``, ``slot``, ``grade``, ``n_labels``.
+    """
+    _require_columns(slot_labels, SLOT_LABEL_COLUMNS, "slot labels")
+    if slot_labels.empty:
+        return pd.DataFrame({"query_object_id": pd.Series(dtype="int64"), "slot": pd.Series(dtype="int64"),
+                             "grade": pd.Series(dtype="object"), "n_labels": pd.Series(dtype="int64")})
+    unknown = sorted(set(slot_labels["grade"]) - set(GRADES))
+    if unknown:
+        raise ValueError(UNKNOWN_GRADE_ERROR.format(grades=", ".join(map(str, unknown))))
+    votes = (slot_labels.groupby(["query_object_id", "slot", "grade"], sort=False).size()
+             .rename("votes").reset_index())
+    votes["order"] = votes["grade"].map(GRADE_ORDER)
+    totals = votes.groupby(["query_object_id", "slot"])["votes"].transform("sum")
+    votes["n_labels"] = totals
+    # Most votes first; among equals the worst grade (highest order) first.
+    winners = (votes.sort_values(["query_object_id", "slot", "votes", "order"], ascending=[True, True, False, False])
+               .drop_duplicates(["query_object_id", "slot"], keep="first"))
+    return winners[["query_object_id", "slot", "grade", "n_labels"]].reset_index(drop=True)
+
+
+def per_query_object_counts(slot_grades: pd.DataFrame, query_objects: pd.DataFrame) -> pd.DataFrame:
+    """Per judged query object: counts of similar, extremely similar and bad slots, and judged slots.
+
+    Only query objects with at least one aggregated slot are returned (the others have no labels
+    yet). Slots the retrieval did not fill have no grade and so add nothing to any numerator, which
+    is what "a missing candidate counts as not relevant" means with a fixed denominator k.
+    """
+    _require_columns(query_objects, QUERY_OBJECT_COLUMNS, "query objects")
+    grades = slot_grades["grade"]
+    flags = pd.DataFrame({
+        "query_object_id": slot_grades["query_object_id"].to_numpy(),
+        "similar": grades.isin(SIMILAR_GRADES).to_numpy(dtype=np.int64),
+        "extremely_similar": grades.isin(EXTREMELY_SIMILAR_GRADES).to_numpy(dtype=np.int64),
+        "bad": grades.isin(BAD_GRADES).to_numpy(dtype=np.int64),
+        "judged": np.ones(len(slot_grades), dtype=np.int64),
+    })
+    counts = flags.groupby("query_object_id", sort=True).sum()
+    joined = query_objects.set_index("query_object_id")[["scene_id", "category"]].join(counts, how="inner")
+    return joined.reset_index()
+
+
+@dataclass(frozen=True)
+class MetricSummary:
+    similar_p_at_5: float | None
+    extremely_similar_p_at_5: float | None
+    bad_rate: float | None
+    n_judged: int
+    ci: dict[str, tuple[float, float] | None] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {
+            "similar_p_at_5": self.similar_p_at_5,
+            "extremely_similar_p_at_5": self.extremely_similar_p_at_5,
+            "bad_rate": self.bad_rate,
+            "n_judged": self.n_judged,
+            "ci": {name: (list(interval) if interval is not None else None) for name, interval in self.ci.items()},
+        }
+
+
+def _point_metrics(similar: np.ndarray, extremely: np.ndarray, bad: np.ndarray, judged: np.ndarray,
+                   k: int) -> tuple[float, float, float | None]:
+    n = similar.shape[-1]
+    similar_p = float(similar.sum() / (n * k))
+    extremely_p = float(extremely.sum() / (n * k))
+    judged_total = judged.sum()
+    bad_rate = float(bad.sum() / judged_total) if judged_total else None
+    return similar_p, extremely_p, bad_rate
+
+
+def _percentile_interval(samples: np.ndarray, confidence: float) -> tuple[float, float] | None:
+    samples = samples[np.isfinite(samples)]
+    if samples.size == 0:
+        return None
+    tail = (1.0 - confidence) / 2.0 * 100.0
+    low, high = np.percentile(samples, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
+def summarise(counts: pd.DataFrame, *, k: int = DEFAULT_K, n_bootstrap: int = DEFAULT_BOOTSTRAP_SAMPLES,
+              confidence: float = DEFAULT_CONFIDENCE, seed: int = DEFAULT_SEED) -> MetricSummary:
+    """Similar P@k, Extremely Similar P@k and Bad rate of judged query objects, with bootstrap CIs.
+
+    The bootstrap resamples query objects with replacement (seeded, so a page reload shows the
+    same interval); the Bad rate is a ratio of sums, recomputed per resample.
+    """
+    n = len(counts)
+    if n == 0:
+        return MetricSummary(None, None, None, 0, {name: None for name in METRIC_NAMES})
+    similar = counts["similar"].to_numpy(dtype=np.float64)
+    extremely = counts["extremely_similar"].to_numpy(dtype=np.float64)
+    bad = counts["bad"].to_numpy(dtype=np.float64)
+    judged = counts["judged"].to_numpy(dtype=np.float64)
+    similar_p, extremely_p, bad_rate = _point_metrics(similar, extremely, bad, judged, k)
+
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, n, size=(n_bootstrap, n))
+    boot_similar = similar[draws].sum(axis=1) / (n * k)
+    boot_extremely = extremely[draws].sum(axis=1) / (n * k)
+    boot_judged = judged[draws].sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        boot_bad = np.where(boot_judged > 0, bad[draws].sum(axis=1) / boot_judged, np.nan)
+    ci = {
+        "similar_p_at_5": _percentile_interval(boot_similar, confidence),
+        "extremely_similar_p_at_5": _percentile_interval(boot_extremely, confidence),
+        "bad_rate": _percentile_interval(boot_bad, confidence),
+    }
+    return MetricSummary(similar_p, extremely_p, bad_rate, n, ci)
+
+
+def relevance_metrics(slot_labels: pd.DataFrame, query_objects: pd.DataFrame, *, k: int = DEFAULT_K,
+                      n_bootstrap: int = DEFAULT_BOOTSTRAP_SAMPLES, confidence: float = DEFAULT_CONFIDENCE,
+                      seed: int = DEFAULT_SEED) -> dict:
+    """The metrics block of a run: overall and per category, each with its intervals."""
+    counts = per_query_object_counts(aggregate_slot_grades(slot_labels), query_objects)
+    overall = summarise(counts, k=k, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed)
+    per_category = {
+        category: summarise(group, k=k, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed).as_dict()
+        for category, group in counts.groupby("category", sort=True)
+    }
+    block = overall.as_dict()
+    block["n_query_objects"] = int(len(query_objects))
+    block["per_category"] = per_category
+    return block
+
+
+METRIC_COLUMNS: dict[str, tuple[str, str]] = {
+    # metric -> (numerator column, denominator: "k" for P@k over query objects, else a column)
+    "similar_p_at_5": ("similar", "k"),
+    "extremely_similar_p_at_5": ("extremely_similar", "k"),
+    "bad_rate": ("bad", "judged"),
+}
+UNKNOWN_METRIC_ERROR = "unknown metric {metric!r}; expected one of " + ", ".join(METRIC_COLUMNS)
+
+
+@dataclass(frozen=True)
+class RelativeGain:
+    metric: str
+    baseline: float | None
+    candidate: float | None
+    gain: float | None
+    ci: tuple[float, float] | None
+    p_value: float | None
+    n_shared_scenes: int
+
+    def as_dict(self) -> dict:
+        return {"metric": self.metric, "baseline": self.baseline, "candidate": self.candidate, "gain": self.gain,
+                "ci": list(self.ci) if self.ci is not None else None, "p_value": self.p_value,
+                "n_shared_scenes": self.n_shared_scenes}
+
+
+def _per_scene_sums(counts: pd.DataFrame, numerator: str, denominator: str, k: int,
+                    scenes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    grouped = counts.groupby("scene_id")
+    num = grouped[numerator].sum().reindex(scenes, fill_value=0).to_numpy(dtype=np.float64)
+    if denominator == "k":
+        den = grouped.size().reindex(scenes, fill_value=0).to_numpy(dtype=np.float64) * k
+    else:
+        den = grouped[denominator].sum().reindex(scenes, fill_value=0).to_numpy(dtype=np.float64)
+    return num, den
+
+
+def relative_gain(baseline_counts: pd.DataFrame, candidate_counts: pd.DataFrame, *, metric: str,
+                  k: int = DEFAULT_K, n_bootstrap: int = DEFAULT_BOOTSTRAP_SAMPLES,
+                  confidence: float = DEFAULT_CONFIDENCE, seed: int = DEFAULT_SEED) -> RelativeGain:
+    """(B - A) / A of ``metric`` for run B (candidate) over baseline run A, on the scenes both judged.
+
+    Pairing is by scene because two runs with different detectors find different query objects in
+    the same scene. The interval resamples shared scenes (the same draw for both runs); the
+    two-sided p-value is twice the share of resamples on the far side of zero gain, the usual
+    bootstrap test of "no difference".
+    """
+    if metric not in METRIC_COLUMNS:
+        raise ValueError(UNKNOWN_METRIC_ERROR.format(metric=metric))
+    numerator, denominator = METRIC_COLUMNS[metric]
+    shared = np.intersect1d(baseline_counts["scene_id"].unique(), candidate_counts["scene_id"].unique())
+    if shared.size == 0:
+        return RelativeGain(metric, None, None, None, None, None, 0)
+    base_num, base_den = _per_scene_sums(baseline_counts, numerator, denominator, k, shared)
+    cand_num, cand_den = _per_scene_sums(candidate_counts, numerator, denominator, k, shared)
+    baseline_value = float(base_num.sum() / base_den.sum()) if base_den.sum() else None
+    candidate_value = float(cand_num.sum() / cand_den.sum()) if cand_den.sum() else None
+    if not baseline_value or candidate_value is None:
+        return RelativeGain(metric, baseline_value, candidate_value, None, None, None, int(shared.size))
+    gain = (candidate_value - baseline_value) / baseline_value
+
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, shared.size, size=(n_bootstrap, shared.size))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        boot_base = base_num[draws].sum(axis=1) / base_den[draws].sum(axis=1)
+        boot_cand = cand_num[draws].sum(axis=1) / cand_den[draws].sum(axis=1)
+        boot_gain = (boot_cand - boot_base) / boot_base
+    boot_gain = boot_gain[np.isfinite(boot_gain)]
+    interval = _percentile_interval(boot_gain, confidence)
+    if boot_gain.size:
+        p_value = float(min(1.0, 2.0 * min((boot_gain <= 0).mean(), (boot_gain >= 0).mean())))
+    else:
+        p_value = None
+    return RelativeGain(metric, baseline_value, candidate_value, float(gain), interval, p_value, int(shared.size))
+
+
+def relative_gains(baseline_slot_labels: pd.DataFrame, baseline_query_objects: pd.DataFrame,
+                   candidate_slot_labels: pd.DataFrame, candidate_query_objects: pd.DataFrame, *,
+                   k: int = DEFAULT_K, n_bootstrap: int = DEFAULT_BOOTSTRAP_SAMPLES,
+                   confidence: float = DEFAULT_CONFIDENCE, seed: int = DEFAULT_SEED) -> dict:
+    """Relative gains of every metric of a run over its baseline, keyed by metric name."""
+    base = per_query_object_counts(aggregate_slot_grades(baseline_slot_labels), baseline_query_objects)
+    cand = per_query_object_counts(aggregate_slot_grades(candidate_slot_labels), candidate_query_objects)
+    return {metric: relative_gain(base, cand, metric=metric, k=k, n_bootstrap=n_bootstrap,
+                                  confidence=confidence, seed=seed).as_dict()
+            for metric in METRIC_COLUMNS}
