@@ -1,16 +1,16 @@
 """Offline retrieval and attribute metrics (seed, Tables 5 and 6): pure functions on arrays.
 
-Every query object has one true product id. Its rank is the number of corpus entries that come
-strictly before the true product: a smaller distance, or the same distance and a smaller id (ties
-are broken by id, so results never depend on corpus order). A query whose true product is not in
-the corpus has no rank and counts as a miss. Retrieval P@1 is the share of queries ranked 0; the
-top-K accuracy curve holds, for K = 1..K_max, the share ranked below K.
+Every query object has one true product id, hidden in a corpus among distractors. A query's
+rank is the position (0 = first) of its true product in the ranked corpus, where entries are
+ordered by distance and equal distances by id ascending, so results never depend on corpus order.
+Only the first ``k_max`` positions are looked at: a true product ranked lower, or absent from the
+corpus, gets ``NOT_FOUND`` and counts as a miss. Retrieval P@1 is the share of queries ranked 0;
+the top-K accuracy curve holds, for K = 1..k_max, the share ranked below K.
 
-Counting "entries strictly better than the true product" gives the exact rank without sorting or
-a top-k cut, so the result does not depend on how a top-k search orders equal distances.
-
-Packed binary codes (``uint8 [n, bits/8]``) are compared by Hamming distance, float embeddings by
-negative dot product (cosine distance for L2-normalised embeddings).
+Packed binary codes (``uint8 [n, bits/8]``) are ranked by Hamming distance through the
+production ``retrieval.BinaryIndex`` (the same exact top-k kernel, ties by id), so offline numbers
+measure what the platform serves. Float embeddings are ranked by dot product (cosine similarity
+for L2-normalised embeddings) in numpy. Corpus ids must be unique, as in the index.
 """
 from __future__ import annotations
 
@@ -18,95 +18,109 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-# Rank given to a query whose true product is absent from the corpus: worse than any real rank.
-ABSENT_RANK = np.iinfo(np.int64).max
+from models_runtime.retrieval import BinaryIndex
+
+NOT_FOUND = -1
 
 ERROR_QUERY_IDS_LENGTH = "query_ids must hold one true product id per query"
 ERROR_CORPUS_IDS_LENGTH = "corpus_ids must hold one id per corpus entry"
 ERROR_MIXED_KINDS = "queries and corpus must both be packed uint8 codes or both float embeddings"
 ERROR_WIDTH_MISMATCH = "queries and corpus must have the same code length / embedding dimension"
 ERROR_K_MAX = "k_max must be at least 1"
+ERROR_DUPLICATE_CORPUS_IDS = "corpus ids must be unique"
 ERROR_ATTRIBUTE_LENGTH = "predicted and true values of attribute {name!r} differ in length"
 
-_CHUNK_ELEMENTS = 1 << 24  # distance-matrix cells per chunk: bounds memory at ~130 MB
+_CORPUS_CATEGORY = "corpus"  # one index partition: offline P@1 ranks against the whole corpus
+_FLOAT_CHUNK_CELLS = 1 << 23  # similarity-matrix cells per chunk (32 MB of float32)
 
 
 def _is_codes(array: np.ndarray) -> bool:
     return array.dtype == np.uint8
 
 
-def _as_words(codes: np.ndarray) -> np.ndarray:
-    """View packed codes as 64-bit words (zero-padded to a multiple of 8 bytes) for popcount."""
-    codes = np.ascontiguousarray(codes, dtype=np.uint8)
-    pad = (-codes.shape[1]) % 8
-    if pad:
-        codes = np.concatenate([codes, np.zeros((codes.shape[0], pad), np.uint8)], axis=1)
-    return codes.view(np.uint64)
-
-
 def _validate(queries: np.ndarray, query_ids: np.ndarray, corpus: np.ndarray,
-              corpus_ids: np.ndarray) -> None:
+              corpus_ids: np.ndarray, k_max: int) -> None:
+    if k_max < 1:
+        raise ValueError(ERROR_K_MAX)
     if len(query_ids) != len(queries):
         raise ValueError(ERROR_QUERY_IDS_LENGTH)
     if len(corpus_ids) != len(corpus):
         raise ValueError(ERROR_CORPUS_IDS_LENGTH)
     if _is_codes(queries) != _is_codes(corpus):
         raise ValueError(ERROR_MIXED_KINDS)
-    if queries.shape[1] != corpus.shape[1]:
+    if queries.ndim != 2 or corpus.ndim != 2 or queries.shape[1] != corpus.shape[1]:
         raise ValueError(ERROR_WIDTH_MISMATCH)
+    if len(np.unique(corpus_ids)) != len(corpus_ids):
+        raise ValueError(ERROR_DUPLICATE_CORPUS_IDS)
+
+
+def _pad_to_words(codes: np.ndarray) -> np.ndarray:
+    """Zero bytes up to a multiple of 64 bits (the index's word size); zeros add no distance."""
+    pad = (-codes.shape[1]) % 8
+    if pad == 0:
+        return np.ascontiguousarray(codes)
+    return np.concatenate([codes, np.zeros((codes.shape[0], pad), np.uint8)], axis=1)
+
+
+def _top_k_codes(queries: np.ndarray, corpus: np.ndarray, corpus_ids: np.ndarray, k: int) -> np.ndarray:
+    queries, corpus = _pad_to_words(queries), _pad_to_words(corpus)
+    index = BinaryIndex(n_bits=corpus.shape[1] * 8)
+    index.add(corpus_ids, corpus, {"category": [_CORPUS_CATEGORY] * len(corpus_ids)})
+    ids, _ = index.search(queries, k=k)
+    return ids
+
+
+def _top_k_floats(queries: np.ndarray, corpus: np.ndarray, corpus_ids: np.ndarray, k: int) -> np.ndarray:
+    queries = queries.astype(np.float32, copy=False)
+    corpus = corpus.astype(np.float32, copy=False)
+    k_kept = min(k, len(corpus))
+    # Sorting by (-similarity, id) needs the corpus in id order so a stable sort breaks ties by id.
+    order = np.argsort(corpus_ids, kind="stable")
+    corpus, corpus_ids = corpus[order], corpus_ids[order]
+    found = np.full((len(queries), k), NOT_FOUND, dtype=np.int64)
+    chunk = max(1, _FLOAT_CHUNK_CELLS // max(1, len(corpus)))
+    for start in range(0, len(queries), chunk):
+        similarity = queries[start:start + chunk] @ corpus.T
+        if k_kept < len(corpus):
+            candidates = np.argpartition(-similarity, k_kept - 1, axis=1)[:, :k_kept]
+        else:
+            candidates = np.broadcast_to(np.arange(len(corpus)), similarity.shape)
+        values = np.take_along_axis(similarity, candidates, axis=1)
+        # Candidates are corpus positions, i.e. id order: (-similarity, position) is the ranking.
+        order = np.lexsort((candidates, -values), axis=1)
+        ranked = np.take_along_axis(candidates, order, axis=1)
+        # argpartition may keep an arbitrary one of several entries tied at the k-th value; those
+        # (rare) rows are ranked in full so that the id tie-break stays exact at the cut.
+        kth = values.min(axis=1, keepdims=True)
+        for row in np.flatnonzero((similarity >= kth).sum(axis=1) > k_kept):
+            ranked[row] = np.argsort(-similarity[row], kind="stable")[:k_kept]
+        found[start:start + chunk, :k_kept] = corpus_ids[ranked]
+    return found
+
+
+def retrieved_ids(queries: np.ndarray, corpus: np.ndarray, corpus_ids: Sequence[int],
+                  k: int) -> np.ndarray:
+    """The first ``k`` corpus ids per query (int64 ``[q, k]``, ``NOT_FOUND`` padding)."""
+    queries, corpus = np.asarray(queries), np.asarray(corpus)
+    corpus_ids = np.asarray(corpus_ids, dtype=np.int64)
+    _validate(queries, np.zeros(len(queries)), corpus, corpus_ids, k)
+    if len(queries) == 0 or len(corpus) == 0:
+        return np.full((len(queries), k), NOT_FOUND, dtype=np.int64)
+    if _is_codes(queries):
+        return _top_k_codes(queries, corpus, corpus_ids, k)
+    return _top_k_floats(queries, corpus, corpus_ids, k)
 
 
 def retrieval_ranks(queries: np.ndarray, query_ids: Sequence[int], corpus: np.ndarray,
-                    corpus_ids: Sequence[int]) -> np.ndarray:
-    """Rank (0 = retrieved first) of each query's true product; ``ABSENT_RANK`` when it is absent.
-
-    ``queries``/``corpus``: packed uint8 codes (Hamming distance) or float embeddings (dot product).
-    When an id occurs several times in the corpus, its best-placed entry counts.
-    """
-    queries = np.asarray(queries)
-    corpus = np.asarray(corpus)
+                    corpus_ids: Sequence[int], k_max: int = 10) -> np.ndarray:
+    """Position (0-based) of each query's true product among the first ``k_max``, else ``NOT_FOUND``."""
+    queries, corpus = np.asarray(queries), np.asarray(corpus)
     query_ids = np.asarray(query_ids, dtype=np.int64)
     corpus_ids = np.asarray(corpus_ids, dtype=np.int64)
-    _validate(queries, query_ids, corpus, corpus_ids)
-    ranks = np.full(len(queries), ABSENT_RANK, dtype=np.int64)
-    if len(queries) == 0 or len(corpus) == 0:
-        return ranks
-
-    binary = _is_codes(queries)
-    if binary:
-        query_rows, corpus_rows = _as_words(queries), _as_words(corpus)
-    else:
-        query_rows = queries.astype(np.float32, copy=False)
-        corpus_rows = corpus.astype(np.float32, copy=False)
-
-    chunk = max(1, _CHUNK_ELEMENTS // (len(corpus) * (query_rows.shape[1] if binary else 1)))
-    for start in range(0, len(queries), chunk):
-        stop = min(start + chunk, len(queries))
-        if binary:
-            xor = query_rows[start:stop, None, :] ^ corpus_rows[None, :, :]
-            distances = np.bitwise_count(xor).sum(axis=2, dtype=np.int64)
-        else:
-            # Negated similarity so that "smaller is better" for both kinds of input.
-            distances = -(query_rows[start:stop] @ corpus_rows.T)
-        is_true = corpus_ids[None, :] == query_ids[start:stop, None]
-        present = is_true.any(axis=1)
-        # The best distance among the true product's entries (duplicates allowed).
-        true_distance = np.where(is_true, distances, np.inf if not binary else np.iinfo(np.int64).max)
-        true_distance = true_distance.min(axis=1)
-        ahead = (distances < true_distance[:, None]) | (
-            (distances == true_distance[:, None]) & (corpus_ids[None, :] < query_ids[start:stop, None]))
-        chunk_ranks = ahead.sum(axis=1, dtype=np.int64)
-        ranks[start:stop] = np.where(present, chunk_ranks, ABSENT_RANK)
-    return ranks
-
-
-def top_k_accuracy(queries: np.ndarray, query_ids: Sequence[int], corpus: np.ndarray,
-                   corpus_ids: Sequence[int], k_max: int = 10) -> np.ndarray:
-    """``curve[K-1]`` = share of queries whose true product is among the first K results, K=1..k_max."""
-    if k_max < 1:
-        raise ValueError(ERROR_K_MAX)
-    ranks = retrieval_ranks(queries, query_ids, corpus, corpus_ids)
-    return top_k_accuracy_from_ranks(ranks, k_max)
+    _validate(queries, query_ids, corpus, corpus_ids, k_max)
+    found = retrieved_ids(queries, corpus, corpus_ids, k_max)
+    hit = found == query_ids[:, None]
+    return np.where(hit.any(axis=1), hit.argmax(axis=1), NOT_FOUND).astype(np.int64)
 
 
 def top_k_accuracy_from_ranks(ranks: np.ndarray, k_max: int = 10) -> np.ndarray:
@@ -115,8 +129,16 @@ def top_k_accuracy_from_ranks(ranks: np.ndarray, k_max: int = 10) -> np.ndarray:
     ranks = np.asarray(ranks, dtype=np.int64)
     if len(ranks) == 0:
         return np.zeros(k_max, dtype=np.float64)
+    found = ranks != NOT_FOUND
     k = np.arange(1, k_max + 1)
-    return (ranks[:, None] < k[None, :]).mean(axis=0)
+    return (found[:, None] & (ranks[:, None] < k[None, :])).mean(axis=0)
+
+
+def top_k_accuracy(queries: np.ndarray, query_ids: Sequence[int], corpus: np.ndarray,
+                   corpus_ids: Sequence[int], k_max: int = 10) -> np.ndarray:
+    """``curve[K-1]`` = share of queries whose true product is among the first K results, K=1..k_max."""
+    ranks = retrieval_ranks(queries, query_ids, corpus, corpus_ids, k_max)
+    return top_k_accuracy_from_ranks(ranks, k_max)
 
 
 def retrieval_precision_at_1(queries: np.ndarray, query_ids: Sequence[int], corpus: np.ndarray,

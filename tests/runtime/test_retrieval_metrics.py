@@ -3,9 +3,10 @@ import pytest
 
 from models_runtime.embedder import binarize
 from models_runtime.metrics.retrieval import (
-    ABSENT_RANK,
+    ERROR_DUPLICATE_CORPUS_IDS,
     ERROR_MIXED_KINDS,
     ERROR_QUERY_IDS_LENGTH,
+    NOT_FOUND,
     attribute_precision_at_1,
     retrieval_precision_at_1,
     retrieval_ranks,
@@ -54,7 +55,7 @@ def test_query_whose_true_product_is_absent_counts_as_a_miss():
     corpus = codes_from_bits([ZERO, bits_with([0])])
     queries = codes_from_bits([ZERO, ZERO])
     ranks = retrieval_ranks(queries, [1, 99], corpus, [1, 2])
-    assert ranks.tolist() == [0, ABSENT_RANK]
+    assert ranks.tolist() == [0, NOT_FOUND]
     assert retrieval_precision_at_1(queries, [1, 99], corpus, [1, 2]) == 0.5
     assert top_k_accuracy(queries, [1, 99], corpus, [1, 2], k_max=3).tolist() == [0.5, 0.5, 0.5]
 
@@ -69,12 +70,11 @@ def test_top_k_curve_counts_queries_found_within_each_k():
     assert retrieval_precision_at_1(queries, [0, 1, 2, 3], corpus, corpus_ids) == 0.25
 
 
-def test_duplicate_corpus_entries_of_a_product_count_at_their_best_position():
-    corpus = codes_from_bits([bits_with([0, 1, 2]), bits_with([0]), bits_with([5])])
-    corpus_ids = [4, 2, 4]
+def test_true_product_ranked_beyond_k_max_is_not_found():
+    corpus = codes_from_bits([bits_with([]), bits_with([0]), bits_with([0, 1])])
     query = codes_from_bits([ZERO])
-    # Distances 3 (id 4), 1 (id 2), 1 (id 4): product 4's best entry ties with 2 and loses on id.
-    assert retrieval_ranks(query, [4], corpus, corpus_ids).tolist() == [1]
+    assert retrieval_ranks(query, [2], corpus, [0, 1, 2], k_max=2).tolist() == [NOT_FOUND]
+    assert retrieval_ranks(query, [2], corpus, [0, 1, 2], k_max=3).tolist() == [2]
 
 
 def test_float_embeddings_rank_by_cosine_similarity():
@@ -82,6 +82,15 @@ def test_float_embeddings_rank_by_cosine_similarity():
     queries = np.array([[0.0, 1.0], [0.8, 0.6]], dtype=np.float32)
     # Query 0: similarities 0, .8, 1 -> product 2 first. Query 1: .8, .96, .6 -> product 1 first.
     assert retrieval_ranks(queries, [2, 0], corpus, [0, 1, 2]).tolist() == [0, 1]
+
+
+def test_float_ties_are_broken_by_id_even_at_the_k_cut():
+    corpus = np.array([[1.0, 0.0]] * 4, dtype=np.float32)
+    query = np.array([[1.0, 0.0]], dtype=np.float32)
+    corpus_ids = [30, 10, 40, 20]
+    assert retrieval_ranks(query, [10], corpus, corpus_ids, k_max=1).tolist() == [0]
+    assert retrieval_ranks(query, [20], corpus, corpus_ids, k_max=2).tolist() == [1]
+    assert retrieval_ranks(query, [30], corpus, corpus_ids, k_max=2).tolist() == [NOT_FOUND]
 
 
 def test_binary_and_brute_force_ranks_agree_on_random_codes():
@@ -98,7 +107,16 @@ def test_binary_and_brute_force_ranks_agree_on_random_codes():
         distances = (bits_q[q][None, :] != bits_c).sum(axis=1)
         order = sorted(range(300), key=lambda c: (distances[c], corpus_ids[c]))
         expected.append([corpus_ids[c] for c in order].index(query_ids[q]))
-    assert retrieval_ranks(queries, query_ids, corpus, corpus_ids).tolist() == expected
+    ranks = retrieval_ranks(queries, query_ids, corpus, corpus_ids, k_max=300)
+    assert ranks.tolist() == expected
+    similarity = query_embeddings @ corpus_embeddings.T
+    expected_float = []
+    for q in range(50):
+        order = sorted(range(300), key=lambda c: (-similarity[q, c], corpus_ids[c]))
+        position = [corpus_ids[c] for c in order].index(query_ids[q])
+        expected_float.append(position if position < 5 else NOT_FOUND)
+    float_ranks = retrieval_ranks(query_embeddings, query_ids, corpus_embeddings, corpus_ids, k_max=5)
+    assert float_ranks.tolist() == expected_float
 
 
 def test_mismatched_inputs_are_refused():
@@ -107,6 +125,8 @@ def test_mismatched_inputs_are_refused():
         retrieval_ranks(codes, [1, 2], codes, [1])
     with pytest.raises(ValueError, match=ERROR_MIXED_KINDS):
         retrieval_ranks(codes, [1], np.zeros((1, 2), np.float32), [1])
+    with pytest.raises(ValueError, match=ERROR_DUPLICATE_CORPUS_IDS):
+        retrieval_ranks(codes, [1], np.concatenate([codes, codes]), [1, 1])
 
 
 def test_attribute_precision_ignores_unknown_truths():
