@@ -1,1 +1,19 @@
-urlpatterns = []
+from django.urls import path
+
+from frontend import views
+
+app_name = "frontend"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", views.SignInView.as_view(), name="login"),
+    path("logout/", views.SignOutView.as_view(), name="logout"),
+    path("queues/", views.my_queues, name="my-queues"),
+    path("queues/<int:queue_id>/grade/", views.grading_page, name="grading-page"),
+    path("overview/", views.expert_overview, name="expert-overview"),
+    path("overview/queues/<int:queue_id>/", views.queue_detail, name="queue-detail"),
+    path("runs/", views.eval_run_list, name="eval-run-list"),
+    path("runs/new/", views.eval_run_new, name="eval-run-new"),
+    path("runs/<int:run_id>/", views.eval_run_detail, name="eval-run-detail"),
+    path("models/", views.model_version_list, name="model-version-list"),
+]

@@ -1,0 +1,34 @@
+"""Forms of the engineer pages; they parse input only, the service decides the rest."""
+from __future__ import annotations
+
+from django import forms
+
+from evaluation.models import EvalRun, ModelKind, ModelVersion
+from labeling.models import SceneSet
+
+MAX_REPLICATION = 9
+
+
+class ModelVersionChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: ModelVersion) -> str:
+        return f"{obj.name} {obj.version_tag}"
+
+
+class EvalRunForm(forms.Form):
+    name = forms.CharField(max_length=200, help_text="Say what changed, e.g. \"embedder V1.1 vs V1, category on\".")
+    scene_set = forms.ModelChoiceField(queryset=SceneSet.objects.order_by("name"), empty_label=None)
+    detector = ModelVersionChoiceField(queryset=ModelVersion.objects.filter(kind=ModelKind.DETECTOR).order_by("name", "-created_at"),
+                                       empty_label=None)
+    embedder = ModelVersionChoiceField(queryset=ModelVersion.objects.filter(kind=ModelKind.EMBEDDER).order_by("name", "-created_at"),
+                                       empty_label=None)
+    restrict_category = forms.BooleanField(required=False, initial=True, label="Restrict to category",
+                                           help_text="Retrieve only products of the detected object's category.")
+    restrict_gender = forms.BooleanField(required=False, initial=False, label="Restrict to gender",
+                                         help_text="Retrieve only products of the object's predicted gender (or unisex).")
+    replication = forms.IntegerField(min_value=1, max_value=MAX_REPLICATION, initial=3,
+                                     help_text="Labelers who judge each (query object, top-5) task.")
+    golden_rate = forms.FloatField(min_value=0.0, max_value=1.0, initial=0.0,
+                                   help_text="Share of claims served from golden tasks, 0 to 1.")
+    baseline = forms.ModelChoiceField(queryset=EvalRun.objects.order_by("-created_at"), required=False,
+                                      empty_label="No baseline",
+                                      help_text="Report relative gains over this run, on the scenes both judged.")

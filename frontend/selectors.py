@@ -1,0 +1,71 @@
+"""Reads the pages need that no domain selector answers: a labeler's throughput, the staff overview
+of queues and guides, and the model-version list. Each is a fixed number of queries, whatever the
+amount of data."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time
+
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from evaluation.models import ModelVersion
+from labeling.models import Guide, GuideVersion, Label, Queue, User
+
+
+@dataclass(frozen=True)
+class LabelerThroughput:
+    labels_today: int
+    labels_total: int
+    median_seconds_today: float | None
+
+
+def labeler_throughput(*, labeler: User, now: datetime | None = None) -> LabelerThroughput:
+    now = now or timezone.now()
+    start_of_day = timezone.make_aware(datetime.combine(timezone.localdate(now), time.min))
+    counts = Label.objects.filter(labeler=labeler).aggregate(
+        total=Count("id"), today=Count("id", filter=Q(created_at__gte=start_of_day)),
+    )
+    today_times = sorted(
+        Label.objects.filter(labeler=labeler, created_at__gte=start_of_day).values_list("time_spent_ms", flat=True)
+    )
+    median = today_times[len(today_times) // 2] / 1000 if today_times else None
+    return LabelerThroughput(labels_today=counts["today"], labels_total=counts["total"], median_seconds_today=median)
+
+
+def queue_overview_rows() -> QuerySet[Queue]:
+    """Every queue with its task and label counts and the labels still wanted, for the overview.
+
+    Golden tasks are left out of the counts: every labeler sees them, so they have no target.
+    """
+    replicated = Q(tasks__is_golden=False)
+    return (
+        Queue.objects.select_related("guide_version__guide")
+        .annotate(
+            task_count=Count("tasks", filter=replicated),
+            golden_count=Count("tasks", filter=Q(tasks__is_golden=True)),
+            labels_stored=Coalesce(Sum("tasks__label_count", filter=replicated), 0),
+        )
+        .annotate(labels_wanted=F("replication") * F("task_count") - F("labels_stored"))
+        .order_by("-is_active", "-priority", "-created_at")
+    )
+
+
+def queue_overview_row(*, queue_id: int) -> Queue | None:
+    return queue_overview_rows().filter(pk=queue_id).first()
+
+
+def guide_rows() -> QuerySet[Guide]:
+    latest = GuideVersion.objects.filter(guide=OuterRef("pk")).order_by("-version")
+    return Guide.objects.annotate(
+        latest_version=Subquery(latest.values("version")[:1]),
+        latest_version_at=Subquery(latest.values("created_at")[:1]),
+        version_count=Count("versions"),
+    ).order_by("task_kind", "title")
+
+
+def model_version_rows() -> QuerySet[ModelVersion]:
+    return ModelVersion.objects.select_related("created_by").annotate(
+        run_count=Count("detector_runs", distinct=True) + Count("embedder_runs", distinct=True),
+    ).order_by("kind", "name", "-created_at")

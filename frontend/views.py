@@ -1,0 +1,237 @@
+"""Pages. Thin: check the role, call one selector or service, render. The grading page's work
+(claim, submit, skip) runs in the browser against the public REST API, the same path outside
+clients use."""
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView, LogoutView
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+
+from evaluation.models import EvalRun
+from evaluation.services import EvalRunError, eval_run_create
+from labeling.answer_schemas import RELEVANCE_GRADES
+from labeling.models import Queue, Role, TaskKind
+from labeling.permissions import role_required, user_has_role
+from labeling.services.queue_engine import QueueEngineError, queue_check_open
+
+from frontend import selectors
+from frontend.forms import EvalRunForm
+
+API_PREFIX = "/api/v1"
+GRADE_KEYS = {
+    "extremely_similar": ("e", "Extremely similar"),
+    "similar": ("s", "Similar"),
+    "marginally_similar": ("m", "Marginally similar"),
+    "not_similar": ("n", "Not similar"),
+    "did_not_load": ("d", "Did not load"),
+}
+GRADE_DEFINITIONS = [{"value": grade, "key": GRADE_KEYS[grade][0], "label": GRADE_KEYS[grade][1]}
+                     for grade in RELEVANCE_GRADES]
+NO_WEB_EDITOR = "The web grader handles relevance queues; this queue holds {kind} tasks."
+
+
+class SignInView(LoginView):
+    template_name = "registration/login.html"
+    redirect_authenticated_user = False
+
+
+class SignOutView(LogoutView):
+    pass
+
+
+@login_required
+def home(request):
+    user = request.user
+    if user.is_superuser or user.role == Role.ADMIN:
+        return render(request, "frontend/admin_home.html", {"nav_section": "home"})
+    if user.role == Role.ENGINEER:
+        return redirect("frontend:eval-run-list")
+    if user.role == Role.EXPERT:
+        return redirect("frontend:expert-overview")
+    return redirect("frontend:my-queues")
+
+
+@role_required(Role.LABELER, Role.EXPERT)
+def my_queues(request):
+    from labeling.selectors import queues_open_to_labeler
+
+    return render(request, "frontend/my_queues.html", {
+        "nav_section": "queues",
+        "queues": queues_open_to_labeler(labeler=request.user),
+        "throughput": selectors.labeler_throughput(labeler=request.user),
+    })
+
+
+@role_required(Role.LABELER, Role.EXPERT)
+def grading_page(request, queue_id: int):
+    queue = get_object_or_404(Queue.objects.select_related("guide_version__guide"), pk=queue_id)
+    try:
+        queue_check_open(queue=queue, labeler=request.user)
+    except QueueEngineError as refusal:
+        raise PermissionDenied(str(refusal)) from refusal
+    if queue.task_kind != TaskKind.RELEVANCE:
+        raise Http404(NO_WEB_EDITOR.format(kind=queue.get_task_kind_display()))
+    overview = selectors.queue_overview_row(queue_id=queue.pk)
+    return render(request, "frontend/grading.html", {
+        "nav_section": "queues",
+        "queue": queue,
+        "guide_version": queue.guide_version,
+        "remaining": overview.labels_wanted if overview else None,
+        "grades": GRADE_DEFINITIONS,
+        "claim_url": f"{API_PREFIX}/queues/{queue.pk}/claim",
+        "assignment_url_template": f"{API_PREFIX}/assignments/{{id}}/{{action}}",
+        "queue_status_url": "",
+    })
+
+
+@role_required(Role.EXPERT, Role.ENGINEER)
+def expert_overview(request):
+    return render(request, "frontend/expert_overview.html", {
+        "nav_section": "overview",
+        "queues": selectors.queue_overview_rows(),
+        "guides": selectors.guide_rows(),
+    })
+
+
+@role_required(Role.EXPERT, Role.ENGINEER)
+def queue_detail(request, queue_id: int):
+    queue = selectors.queue_overview_row(queue_id=queue_id)
+    if queue is None:
+        raise Http404
+    return render(request, "frontend/queue_detail.html", {
+        "nav_section": "overview",
+        "queue": queue,
+        "can_label": user_has_role(request.user, Role.LABELER, Role.EXPERT) and queue.task_kind == TaskKind.RELEVANCE,
+    })
+
+
+@role_required(Role.ENGINEER)
+def model_version_list(request):
+    return render(request, "frontend/model_versions.html", {
+        "nav_section": "models",
+        "model_versions": selectors.model_version_rows(),
+    })
+
+
+# -- evaluation runs (engineers) ------------------------------------------------------------------
+
+METRIC_LABELS = (
+    ("similar_p_at_5", "Similar P@5", False),
+    ("extremely_similar_p_at_5", "Extremely Similar P@5", False),
+    ("bad_rate", "Bad rate", True),
+)
+
+
+def _share(done: int, total: int) -> float:
+    return done / total if total else 0.0
+
+
+def _signed_percent(value: float) -> str:
+    return f"{value * 100:+.1f}%"
+
+
+def _gain_view(gain: dict | None, *, lower_is_better: bool) -> dict | None:
+    if gain is None:
+        return None
+    shaped = dict(gain)
+    if gain.get("gain") is not None:
+        shaped["gain_signed"] = _signed_percent(gain["gain"])
+        # A falling Bad rate is the improvement, so its colour flips.
+        shaped["better"] = (gain["gain"] < 0) if lower_is_better else (gain["gain"] >= 0)
+    if gain.get("ci"):
+        shaped["ci_text"] = f"{_signed_percent(gain['ci'][0])} to {_signed_percent(gain['ci'][1])}"
+    return shaped
+
+
+def _metric_cards(metrics: dict, gains: dict | None) -> list[dict]:
+    cards = []
+    for key, label, lower_is_better in METRIC_LABELS:
+        interval = (metrics.get("ci") or {}).get(key)
+        cards.append({
+            "key": key, "label": label, "value": metrics.get(key), "ci": interval,
+            "ci_width": (interval[1] - interval[0]) if interval else None,
+            "gain": _gain_view((gains or {}).get(key), lower_is_better=lower_is_better) if gains else None,
+        })
+    return cards
+
+
+def _per_category_rows(metrics: dict) -> list[dict]:
+    rows = []
+    for category, block in sorted((metrics.get("per_category") or {}).items()):
+        rows.append({
+            "category": category,
+            "n_judged": block.get("n_judged", 0),
+            "cells": [{"value": block.get(key), "ci": (block.get("ci") or {}).get(key)} for key, _, _ in METRIC_LABELS],
+        })
+    return rows
+
+
+def _labels_progress(run) -> tuple[int, int]:
+    """(labels stored, labels wanted in all) of the run's queue, golden tasks left out."""
+    if run.queue_id is None:
+        return 0, 0
+    row = selectors.queue_overview_row(queue_id=run.queue_id)
+    if row is None:
+        return 0, 0
+    return row.labels_stored, row.labels_stored + row.labels_wanted
+
+
+@role_required(Role.ENGINEER)
+def eval_run_list(request):
+    from evaluation import selectors as evaluation_selectors
+
+    rows = []
+    for entry in evaluation_selectors.eval_run_list_rows():
+        run = entry["run"]
+        rows.append({
+            "run": run,
+            "metrics": entry.get("metrics"),
+            "scene_share": _share(run.scenes_done, run.scenes_total),
+            "labels_stored": entry["labels_stored"],
+            "labels_target": entry["labels_target"],
+            "label_share": _share(entry["labels_stored"], entry["labels_target"]),
+        })
+    return render(request, "frontend/eval_run_list.html", {"nav_section": "runs", "rows": rows})
+
+
+@role_required(Role.ENGINEER)
+def eval_run_new(request):
+    form = EvalRunForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            run = eval_run_create(created_by=request.user, **form.cleaned_data)
+        except EvalRunError as refusal:
+            form.add_error(refusal.field if refusal.field in form.fields else None, str(refusal))
+        else:
+            messages.success(request, f"Run “{run.name}” started: workers are generating its tasks.")
+            return redirect("frontend:eval-run-detail", run_id=run.pk)
+    return render(request, "frontend/eval_run_new.html", {"nav_section": "runs", "form": form})
+
+
+@role_required(Role.ENGINEER)
+def eval_run_detail(request, run_id: int):
+    run = get_object_or_404(
+        EvalRun.objects.select_related("scene_set", "detector", "embedder", "baseline", "queue", "created_by"),
+        pk=run_id,
+    )
+    from evaluation import selectors as evaluation_selectors
+
+    metrics = evaluation_selectors.eval_run_metrics(run=run)
+    gains = evaluation_selectors.eval_run_gains(run=run) if run.baseline_id else None
+    labels_stored, labels_target = _labels_progress(run)
+    return render(request, "frontend/eval_run_detail.html", {
+        "nav_section": "runs",
+        "run": run,
+        "status_url": f"{API_PREFIX}/eval-runs/{run.pk}",
+        "scene_share": _share(run.scenes_done, run.scenes_total),
+        "labels_stored": labels_stored,
+        "labels_target": labels_target,
+        "label_share": _share(labels_stored, labels_target),
+        "n_judged": metrics.get("n_judged", 0),
+        "n_query_objects": metrics.get("n_query_objects", 0),
+        "metric_cards": _metric_cards(metrics, gains),
+        "per_category": _per_category_rows(metrics),
+    })
