@@ -144,7 +144,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
-    "evaluation.tasks.eval_run_generate_scene": {"queue": "gpu"},
+    "evaluation.tasks.eval_run_generate_scenes": {"queue": "gpu"},
     "evaluation.tasks.*": {"queue": "default"},
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)

@@ -1,0 +1,358 @@
+"""Writes of the evaluation app: model versions, evaluation runs and their generation.
+
+``evaluation/PIPELINE.md`` describes the run lifecycle, the fan-out and why generation is safe to
+retry; keep the two in step.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Callable
+
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.text import slugify
+
+from evaluation import runtime_cache
+from evaluation.models import Candidate, EvalRun, EvalRunScene, EvalRunStatus, ModelKind, ModelVersion, QueryObject
+from labeling.models import GuideVersion, Image, ImageKind, Product, SceneSet, TaskKind
+from labeling.services.images import image_open, image_png_bytes, images_store
+from labeling.services.queues import queue_create
+from labeling.services.tasks import TaskSpec, tasks_create
+from labeling.services.world_import import parse_synthetic_external_id, scene_truth_read
+from models_runtime.checkpoints import CheckpointError, load_checkpoint
+from models_runtime.pipeline import PipelineSettings, ShopTheLookPipeline
+from models_runtime.pipeline import QueryObject as DetectedObject
+
+logger = logging.getLogger(__name__)
+
+MODEL_KIND_UNKNOWN = "'{kind}' is not a model kind; choose one of: {kinds}."
+MODEL_VERSION_EXISTS = "A {kind} named '{name}' with version tag '{version_tag}' is already registered."
+MODEL_CHECKPOINT_MISSING = "Give exactly one of a checkpoint path or an uploaded checkpoint file."
+MODEL_CHECKPOINT_INVALID = "The checkpoint cannot be used as a {kind}: {reason}"
+RUN_DETECTOR_WRONG_KIND = "Model version {id} is a {kind}, not a detector."
+RUN_EMBEDDER_WRONG_KIND = "Model version {id} is a {kind}, not an embedder."
+RUN_REPLICATION_INVALID = "Replication must be between 1 and {maximum}."
+RUN_GOLDEN_RATE_INVALID = "The golden rate is a share between 0 and 1."
+RUN_SCENE_SET_EMPTY = "The scene set '{name}' has no scenes."
+RUN_NAME_EMPTY = "Give the run a name."
+RUN_TOP_K_INVALID = "top_k must be between 1 and {maximum}."
+
+MAX_REPLICATION = 10
+MAX_TOP_K = 20
+# Scenes per GPU task: big enough to batch detection and embedding, small enough that a crash
+# redoes little and the progress bar moves.
+SCENES_PER_CHUNK = 16
+# The IoU at which a detection counts as finding a ground-truth object (PASCAL VOC's threshold).
+GOLDEN_MIN_IOU = 0.5
+DEFAULT_SCORE_THRESHOLD = 0.5
+SCORE_THRESHOLD_CONFIG_KEY = "score_threshold"
+GOLDEN_REASON = "Answered by the synthetic world's oracle (PRODUCT.md section 8), not by a person."
+
+
+class ModelVersionError(ValueError):
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+class EvalRunError(ValueError):
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+# -- model versions -----------------------------------------------------------------------------
+
+def model_version_register(*, kind: str, name: str, version_tag: str, checkpoint_path: str | Path | None = None,
+                           checkpoint_file: BinaryIO | None = None, config: dict | None = None, notes: str = "",
+                           created_by=None) -> ModelVersion:
+    """Store a checkpoint in media and register it as a model version.
+
+    The checkpoint is loaded once to check that it is a models_runtime checkpoint of ``kind``; its
+    own config (the architecture) is stored with ``config`` laid over it, so inference settings
+    such as a detector's ``score_threshold`` live with the version.
+    """
+    if kind not in ModelKind.values:
+        raise ModelVersionError(MODEL_KIND_UNKNOWN.format(kind=kind, kinds=", ".join(ModelKind.values)), "kind")
+    if (checkpoint_path is None) == (checkpoint_file is None):
+        raise ModelVersionError(MODEL_CHECKPOINT_MISSING, "checkpoint")
+    if ModelVersion.objects.filter(kind=kind, name=name, version_tag=version_tag).exists():
+        raise ModelVersionError(MODEL_VERSION_EXISTS.format(kind=kind, name=name, version_tag=version_tag), "version_tag")
+    with tempfile.TemporaryDirectory() as scratch:
+        if checkpoint_file is not None:
+            local = Path(scratch) / "upload.pt"
+            with open(local, "wb") as out:
+                for chunk in (checkpoint_file.chunks() if hasattr(checkpoint_file, "chunks") else iter(lambda: checkpoint_file.read(1 << 20), b"")):
+                    out.write(chunk)
+        else:
+            local = Path(checkpoint_path)
+        try:
+            checkpoint_config, _, _ = load_checkpoint(local, kind=kind)
+        except (CheckpointError, OSError, RuntimeError) as error:
+            raise ModelVersionError(MODEL_CHECKPOINT_INVALID.format(kind=kind, reason=error), "checkpoint") from error
+        stored_name = f"{kind}-{slugify(name)}-{slugify(version_tag)}.pt"
+        with transaction.atomic(), open(local, "rb") as handle:
+            version = ModelVersion(kind=kind, name=name, version_tag=version_tag,
+                                   config={**checkpoint_config, **(config or {})}, notes=notes, created_by=created_by)
+            version.checkpoint.save(stored_name, File(handle), save=False)
+            try:
+                version.save()
+            except IntegrityError as error:
+                default_storage.delete(version.checkpoint.name)
+                raise ModelVersionError(MODEL_VERSION_EXISTS.format(kind=kind, name=name, version_tag=version_tag),
+                                        "version_tag") from error
+    return version
+
+
+# -- runs ---------------------------------------------------------------------------------------
+
+def _relevance_guide_version() -> GuideVersion | None:
+    return (GuideVersion.objects.filter(guide__task_kind=TaskKind.RELEVANCE)
+            .order_by("-created_at", "-version").first())
+
+
+def eval_run_create(*, created_by, name: str, scene_set: SceneSet, detector: ModelVersion, embedder: ModelVersion,
+                    restrict_category: bool = True, restrict_gender: bool = False, replication: int = 3,
+                    golden_rate: float = 0.0, baseline: EvalRun | None = None, top_k: int = 5,
+                    start_generation: bool = True) -> EvalRun:
+    """Create a run and its relevance queue; generation is enqueued once the rows are committed.
+
+    ``start_generation=False`` leaves the run pending for a caller that generates in-process
+    (``eval_run_generate_all``, used by ``demo_setup``).
+    """
+    if not name.strip():
+        raise EvalRunError(RUN_NAME_EMPTY, "name")
+    if detector.kind != ModelKind.DETECTOR:
+        raise EvalRunError(RUN_DETECTOR_WRONG_KIND.format(id=detector.pk, kind=detector.kind), "detector")
+    if embedder.kind != ModelKind.EMBEDDER:
+        raise EvalRunError(RUN_EMBEDDER_WRONG_KIND.format(id=embedder.pk, kind=embedder.kind), "embedder")
+    if not 1 <= replication <= MAX_REPLICATION:
+        raise EvalRunError(RUN_REPLICATION_INVALID.format(maximum=MAX_REPLICATION), "replication")
+    if not 0.0 <= golden_rate <= 1.0:
+        raise EvalRunError(RUN_GOLDEN_RATE_INVALID, "golden_rate")
+    if not 1 <= top_k <= MAX_TOP_K:
+        raise EvalRunError(RUN_TOP_K_INVALID.format(maximum=MAX_TOP_K), "top_k")
+    scenes_total = scene_set.scenes.count()
+    if scenes_total == 0:
+        raise EvalRunError(RUN_SCENE_SET_EMPTY.format(name=scene_set.name), "scene_set")
+    with transaction.atomic():
+        queue = queue_create(name=f"Relevance: {name}", task_kind=TaskKind.RELEVANCE, replication=replication,
+                             golden_rate=golden_rate, guide_version=_relevance_guide_version())
+        run = EvalRun.objects.create(
+            name=name, scene_set=scene_set, detector=detector, embedder=embedder,
+            restrict_category=restrict_category, restrict_gender=restrict_gender, replication=replication,
+            golden_rate=golden_rate, top_k=top_k, baseline=baseline, queue=queue, scenes_total=scenes_total,
+            created_by=created_by)
+        if start_generation:
+            from evaluation.tasks import eval_run_generate
+
+            transaction.on_commit(lambda: eval_run_generate.delay(run.pk))
+    return run
+
+
+def eval_run_generation_start(*, run_id: int) -> list[int]:
+    """Mark the run generating and return the ids of its scenes not generated yet, in order.
+
+    A run that failed stays failed (a new run is the way to try again); a run whose scenes are all
+    done moves on to labeling here, so a coordinator retried after the last chunk still finishes it.
+    """
+    with transaction.atomic():
+        run = EvalRun.objects.select_for_update().get(pk=run_id)
+        if run.status == EvalRunStatus.FAILED:
+            return []
+        scene_ids = list(run.scene_set.scenes.order_by("pk").values_list("pk", flat=True))
+        if run.status == EvalRunStatus.PENDING:
+            run.status = EvalRunStatus.GENERATING
+            run.scenes_total = len(scene_ids)
+            run.save(update_fields=["status", "scenes_total"])
+    done = set(EvalRunScene.objects.filter(run_id=run_id).values_list("scene_id", flat=True))
+    remaining = [pk for pk in scene_ids if pk not in done]
+    if not remaining:
+        eval_run_finish_if_complete(run_id=run_id)
+    return remaining
+
+
+def eval_run_finish_if_complete(*, run_id: int) -> bool:
+    """Move a generating run to labeling once every scene is done; safe to call from any chunk."""
+    done = EvalRunScene.objects.filter(run_id=run_id).count()
+    return bool(EvalRun.objects.filter(pk=run_id, status=EvalRunStatus.GENERATING, scenes_total__lte=done)
+                .update(status=EvalRunStatus.LABELING, scenes_done=done, generated_at=timezone.now()))
+
+
+def eval_run_fail(*, run_id: int, error: str) -> None:
+    """Record a generation failure; a run already handed to labelers is left alone."""
+    EvalRun.objects.filter(pk=run_id).exclude(status=EvalRunStatus.LABELING).update(
+        status=EvalRunStatus.FAILED, error=error[:4000])
+
+
+def scene_chunks(scene_ids: list[int], size: int = SCENES_PER_CHUNK) -> list[list[int]]:
+    return [scene_ids[start:start + size] for start in range(0, len(scene_ids), size)]
+
+
+def _pipeline_for(run: EvalRun) -> ShopTheLookPipeline:
+    settings = PipelineSettings(
+        k=run.top_k,
+        score_threshold=float(run.detector.config.get(SCORE_THRESHOLD_CONFIG_KEY, DEFAULT_SCORE_THRESHOLD)),
+        restrict_category=run.restrict_category, restrict_gender=run.restrict_gender)
+    return ShopTheLookPipeline(runtime_cache.detector_for(run.detector), runtime_cache.embedder_for(run.embedder),
+                               runtime_cache.catalogue_index_for(run.embedder), settings)
+
+
+def eval_run_generate_scenes(*, run_id: int, scene_ids: list[int]) -> int:
+    """Detect, embed and retrieve for the scenes of ``scene_ids`` not done yet; write each scene.
+
+    The model work runs outside any transaction; each scene's rows and its done mark are then
+    written in one short transaction (``_scene_write``), so a crash loses at most the scene being
+    written and a retry redoes only what is not marked done. Returns how many scenes it wrote.
+    """
+    run = EvalRun.objects.select_related("detector", "embedder", "queue").get(pk=run_id)
+    if run.status == EvalRunStatus.FAILED:
+        return 0
+    done = set(EvalRunScene.objects.filter(run=run, scene_id__in=scene_ids).values_list("scene_id", flat=True))
+    scenes = list(Image.objects.filter(pk__in=[pk for pk in scene_ids if pk not in done]).order_by("pk"))
+    written = 0
+    if scenes:
+        pipeline = _pipeline_for(run)
+        results = pipeline.run([image_open(image=scene) for scene in scenes])
+        product_ids = {int(pid) for result in results for found in result.objects
+                       for pid in found.candidate_ids if pid >= 0}
+        products = Product.objects.select_related("image", "category").in_bulk(product_ids)
+        for scene, result in zip(scenes, results):
+            written += int(_scene_write(run=run, scene=scene, detected=result.objects, products=products))
+    eval_run_finish_if_complete(run_id=run_id)
+    return written
+
+
+def eval_run_generate_all(*, run_id: int, progress: Callable[[int, int], None] | None = None,
+                          chunk_size: int = SCENES_PER_CHUNK) -> EvalRun:
+    """Generate a whole run in this process (the demo's path; workers use the Celery fan-out)."""
+    remaining = eval_run_generation_start(run_id=run_id)
+    try:
+        for chunk in scene_chunks(remaining, chunk_size):
+            eval_run_generate_scenes(run_id=run_id, scene_ids=chunk)
+            if progress is not None:
+                run = EvalRun.objects.only("scenes_done", "scenes_total").get(pk=run_id)
+                progress(run.scenes_done, run.scenes_total)
+    except Exception as error:
+        eval_run_fail(run_id=run_id, error=f"{type(error).__name__}: {error}")
+        raise
+    eval_run_finish_if_complete(run_id=run_id)
+    return EvalRun.objects.get(pk=run_id)
+
+
+# -- one scene ----------------------------------------------------------------------------------
+
+def _box_iou(box: list[float], other: list[float]) -> float:
+    x0, y0 = max(box[0], other[0]), max(box[1], other[1])
+    x1, y1 = min(box[2], other[2]), min(box[3], other[3])
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    union = (box[2] - box[0]) * (box[3] - box[1]) + (other[2] - other[0]) * (other[3] - other[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _golden_draw(*, run_id: int, scene_sha: str, ordinal: int) -> float:
+    """A uniform number in [0, 1) fixed per (run, scene, detection), so a retry picks the same goldens."""
+    digest = hashlib.sha256(f"{run_id}:{scene_sha}:{ordinal}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+@dataclass(frozen=True)
+class _GoldenTruth:
+    world_seed: int
+    objects: list[dict]
+
+
+def _oracle_grades(*, truth: _GoldenTruth, box: list[float], candidates: list[Product]) -> list[str] | None:
+    """The oracle's grade of each candidate for the ground-truth object the detection found, or
+    None when the detection matches no object (IoU < 0.5) or a candidate is not from this world."""
+    from models_runtime.world.catalog import generate_product
+    from models_runtime.world.oracle import grade
+
+    best = max(truth.objects, key=lambda o: _box_iou(box, o["box"]), default=None)
+    if best is None or _box_iou(box, best["box"]) < GOLDEN_MIN_IOU:
+        return None
+    true_product = generate_product(truth.world_seed, int(best["product_id"]))
+    grades = []
+    for product in candidates:
+        parsed = parse_synthetic_external_id(product.external_id)
+        if parsed is None or parsed[0] != truth.world_seed:
+            return None
+        grades.append(grade(true_product, generate_product(parsed[0], parsed[1])))
+    return grades
+
+
+def _scene_write(*, run: EvalRun, scene: Image, detected: list[DetectedObject], products: dict[int, Product]) -> bool:
+    """Write one scene's query objects, candidates and tasks with its done mark, all or nothing.
+
+    The done mark is inserted first: a second worker on the same scene blocks on its unique key
+    until the first commits, then gets an IntegrityError and leaves the scene alone. Returns False
+    when the scene was already done.
+    """
+    truth_raw = scene_truth_read(sha256=scene.sha256) if run.golden_rate > 0 else None
+    truth = _GoldenTruth(int(truth_raw["world_seed"]), truth_raw["objects"]) if truth_raw else None
+    crops = images_store(items=[(image_png_bytes(found.crop), ImageKind.CROP) for found in detected])
+    try:
+        with transaction.atomic():
+            EvalRunScene.objects.create(run=run, scene=scene, objects_found=len(detected))
+            query_objects = QueryObject.objects.bulk_create([
+                QueryObject(run=run, scene=scene, ordinal=ordinal, box=[float(v) for v in found.box],
+                            category=found.category, score=float(found.score), gender=found.gender, crop=crop)
+                for ordinal, (found, crop) in enumerate(zip(detected, crops))])
+            candidates_of: list[list[Product]] = []
+            candidate_rows = []
+            for query_object, found in zip(query_objects, detected):
+                # Padding slots (-1) are missing candidates: no row, and the task shows fewer products.
+                ranked = [(products[int(pid)], int(distance))
+                          for pid, distance in zip(found.candidate_ids, found.candidate_distances)
+                          if pid >= 0 and int(pid) in products]
+                candidates_of.append([product for product, _ in ranked])
+                candidate_rows.extend(Candidate(query_object=query_object, rank=rank, product=product, distance=distance)
+                                      for rank, (product, distance) in enumerate(ranked, start=1))
+            Candidate.objects.bulk_create(candidate_rows)
+            specs = []
+            for query_object, ranked in zip(query_objects, candidates_of):
+                payload = _task_payload(scene=scene, query_object=query_object, candidates=ranked)
+                specs.append(TaskSpec(source_key=f"scene:{scene.pk}:object:{query_object.ordinal}", payload=payload))
+                if truth is None or not ranked:
+                    continue
+                if _golden_draw(run_id=run.pk, scene_sha=scene.sha256, ordinal=query_object.ordinal) >= run.golden_rate:
+                    continue
+                grades = _oracle_grades(truth=truth, box=query_object.box, candidates=ranked)
+                if grades is not None:
+                    specs.append(TaskSpec(source_key=f"golden:scene:{scene.pk}:object:{query_object.ordinal}",
+                                          payload=payload, is_golden=True, golden_answer={"grades": grades}))
+            tasks = {task.source_key: task for task in tasks_create(queue=run.queue, specs=specs)}
+            for query_object in query_objects:
+                query_object.task = tasks[f"scene:{scene.pk}:object:{query_object.ordinal}"]
+            QueryObject.objects.bulk_update(query_objects, ["task"])
+            EvalRun.objects.filter(pk=run.pk).update(scenes_done=F("scenes_done") + 1)
+    except IntegrityError:
+        if EvalRunScene.objects.filter(run=run, scene=scene).exists():
+            return False
+        raise
+    return True
+
+
+def _task_payload(*, scene: Image, query_object: QueryObject, candidates: list[Product]) -> dict:
+    """What a labeler sees: the crop, its scene and the candidates, never a grade or a hint."""
+    return {
+        "query_object": {
+            "id": query_object.pk,
+            "crop_url": default_storage.url(query_object.crop.file.name),
+            "scene_url": default_storage.url(scene.file.name),
+            "box": query_object.box,
+            "category": query_object.category,
+        },
+        "candidates": [
+            {"product_id": product.pk, "image_url": default_storage.url(product.image.file.name),
+             "category": product.category.slug}
+            for product in candidates
+        ],
+    }
