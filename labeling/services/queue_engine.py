@@ -1,0 +1,287 @@
+"""The work queue: claim a lease on a task, submit a label for it, or skip it.
+
+``labeling/QUEUE.md`` describes the flow and why each invariant holds; keep the two in step.
+Every function takes ``now`` so tests can move the clock; interfaces leave it out.
+"""
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, F, Func, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from labeling.answer_schemas import answer_clean
+from labeling.models import Assignment, AssignmentState, Label, Pool, Queue, Role, Task, User
+
+QUEUE_CLOSED = "This queue is closed; it hands out no more work."
+QUEUE_NOT_OPEN_TO_POOL = "This queue is not open to your labeler pool."
+ASSIGNMENT_NOT_FOUND = "There is no assignment with this id."
+ASSIGNMENT_NOT_YOURS = "This assignment belongs to another labeler."
+ASSIGNMENT_ALREADY_SUBMITTED = "This assignment was already submitted; claim a new task."
+ASSIGNMENT_ALREADY_SKIPPED = "This assignment was skipped; it can no longer be submitted."
+LEASE_EXPIRED = "Your lease on this task expired and the task was handed to other labelers; claim a new task."
+IDEMPOTENCY_KEY_REUSED = "This Idempotency-Key was already used for another assignment; send a new key with each new submit."
+
+# Bounded retries keep claim's query count independent of the queue size (see QUEUE.md, "Claim").
+CLAIM_ATTEMPTS = 3
+
+
+class QueueEngineError(Exception):
+    """A refused claim, submit or skip; ``str(error)`` is the message for the user."""
+
+
+class QueueClosed(QueueEngineError):
+    pass
+
+
+class QueueNotOpenToPool(QueueEngineError):
+    pass
+
+
+class AssignmentNotFound(QueueEngineError):
+    pass
+
+
+class AssignmentNotYours(QueueEngineError):
+    pass
+
+
+class AssignmentFinished(QueueEngineError):
+    pass
+
+
+class LeaseExpired(QueueEngineError):
+    pass
+
+
+class IdempotencyKeyReused(QueueEngineError):
+    pass
+
+
+def _live_lease_count(*, now: datetime) -> Func:
+    """Correlated COUNT of a task's live leases. A subquery, not a join + GROUP BY, because
+    PostgreSQL refuses FOR UPDATE on a grouped query."""
+    live = Assignment.objects.filter(task=OuterRef("pk"), state=AssignmentState.ACTIVE, expires_at__gt=now)
+    return Coalesce(Subquery(live.order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n")), Value(0))
+
+
+def _candidate_tasks(*, queue: Queue, labeler: User, is_golden: bool, now: datetime) -> QuerySet[Task]:
+    """Tasks of one kind the labeler may be given, best first (priority, then age).
+
+    Any assignment of the labeler on a task (submitted, skipped, or a lease they let expire) rules
+    the task out for them, so a skip is final and nobody labels a task twice. Golden tasks are
+    shown to every labeler (that is how accuracy is measured), so replication does not cap them.
+    """
+    tasks = Task.objects.filter(queue=queue, is_golden=is_golden).filter(
+        ~Exists(Assignment.objects.filter(task=OuterRef("pk"), labeler=labeler))
+    )
+    if not is_golden:
+        tasks = (
+            tasks.filter(label_count__lt=queue.replication)
+            .alias(slots_taken=F("label_count") + _live_lease_count(now=now))
+            .filter(slots_taken__lt=queue.replication)
+        )
+    return tasks.order_by("-priority", "created_at", "id")
+
+
+def _task_has_free_slot(*, task: Task, replication: int, now: datetime) -> bool:
+    """Labels plus live leases < replication, read by a fresh statement (a fresh snapshot under
+    READ COMMITTED) while the caller holds the task's row lock, so the count is exact."""
+    slots_taken = (
+        Task.objects.filter(pk=task.pk)
+        .annotate(slots_taken=F("label_count") + _live_lease_count(now=now))
+        .values_list("slots_taken", flat=True)
+        .get()
+    )
+    return slots_taken < replication
+
+
+def _own_live_lease(*, queue: Queue, labeler: User, now: datetime) -> Assignment | None:
+    lease = (
+        Assignment.objects.select_related("task")
+        .filter(queue=queue, labeler=labeler, state=AssignmentState.ACTIVE, expires_at__gt=now)
+        .order_by("expires_at")
+        .first()
+    )
+    if lease is not None:
+        lease.queue = queue
+    return lease
+
+
+def queue_check_open(*, queue: Queue, labeler: User) -> None:
+    """Raise unless ``labeler`` may take work from ``queue``. Pools restrict labelers only: staff
+    (experts answering golden items, admins) belong to no pool. An empty allowed_pools is open to all."""
+    if not queue.is_active:
+        raise QueueClosed(QUEUE_CLOSED)
+    if labeler.role != Role.LABELER or labeler.is_superuser:
+        return
+    allowed_pool_ids = set(Pool.objects.filter(queues=queue).values_list("pk", flat=True))
+    if allowed_pool_ids and labeler.pool_id not in allowed_pool_ids:
+        raise QueueNotOpenToPool(QUEUE_NOT_OPEN_TO_POOL)
+
+
+def _lease_create(*, queue: Queue, task: Task, labeler: User, now: datetime) -> Assignment:
+    return Assignment.objects.create(
+        task=task, queue=queue, labeler=labeler, state=AssignmentState.ACTIVE,
+        expires_at=now + timedelta(seconds=queue.lease_seconds),
+    )
+
+
+def _claim_golden(*, queue: Queue, labeler: User, now: datetime) -> Assignment | None:
+    # No row lock: golden tasks have no replication cap, so concurrent claimers cannot overfill one.
+    task = _candidate_tasks(queue=queue, labeler=labeler, is_golden=True, now=now).first()
+    if task is None:
+        return None
+    with transaction.atomic():
+        return _lease_create(queue=queue, task=task, labeler=labeler, now=now)
+
+
+def _claim_replicated(*, queue: Queue, labeler: User, now: datetime) -> Assignment | None:
+    skip_locked = True
+    for _ in range(CLAIM_ATTEMPTS):
+        with transaction.atomic():
+            candidates = _candidate_tasks(queue=queue, labeler=labeler, is_golden=False, now=now)
+            task = candidates.select_for_update(skip_locked=skip_locked, of=("self",)).first()
+            if task is None:
+                if not skip_locked:
+                    return None
+                # Every remaining candidate may merely be locked by other claimers this instant
+                # (the tail of a queue): wait for one lock once instead of answering "nothing left".
+                skip_locked = False
+                continue
+            # The candidate query read its counts from a snapshot taken before the lock; a claim or
+            # submit that committed in between may have filled the task. Re-count under the lock.
+            if _task_has_free_slot(task=task, replication=queue.replication, now=now):
+                return _lease_create(queue=queue, task=task, labeler=labeler, now=now)
+    return None
+
+
+def assignment_claim(
+    *, queue: Queue, labeler: User, now: datetime | None = None, rng: random.Random | None = None,
+) -> Assignment | None:
+    """The labeler's live lease in ``queue`` if they hold one, else a new lease on the next task
+    for them, or None when nothing is left for them. ``rng`` draws golden vs normal per claim."""
+    now = now or timezone.now()
+    queue_check_open(queue=queue, labeler=labeler)
+    lease = _own_live_lease(queue=queue, labeler=labeler, now=now)
+    if lease is not None:
+        return lease
+    if queue.golden_rate > 0:
+        golden_first = (rng or random).random() < queue.golden_rate
+        kinds = (True, False) if golden_first else (False, True)
+    else:
+        kinds = (False,)
+    try:
+        for is_golden in kinds:
+            claim = _claim_golden if is_golden else _claim_replicated
+            lease = claim(queue=queue, labeler=labeler, now=now)
+            if lease is not None:
+                return lease
+    except IntegrityError:
+        # The one-active-lease-per-(task, labeler) constraint refused a lease: the same labeler's
+        # concurrent claim (a second tab) won the race. Hand back that lease.
+        return _own_live_lease(queue=queue, labeler=labeler, now=now)
+    return None
+
+
+def _replayed_label(*, labeler: User, idempotency_key: str, assignment_id: int) -> Label | None:
+    label = Label.objects.filter(labeler=labeler, idempotency_key=idempotency_key).first()
+    if label is not None and label.assignment_id != assignment_id:
+        raise IdempotencyKeyReused(IDEMPOTENCY_KEY_REUSED)
+    return label
+
+
+def _locked_own_assignment(*, assignment_id: int, labeler: User, lock_task: bool) -> Assignment:
+    locked = ("self", "task") if lock_task else ("self",)
+    assignment = (
+        Assignment.objects.select_for_update(of=locked)
+        .select_related("task", "queue")
+        .filter(pk=assignment_id)
+        .first()
+    )
+    if assignment is None:
+        raise AssignmentNotFound(ASSIGNMENT_NOT_FOUND)
+    if assignment.labeler_id != labeler.pk:
+        raise AssignmentNotYours(ASSIGNMENT_NOT_YOURS)
+    return assignment
+
+
+def label_submit(
+    *,
+    assignment_id: int,
+    labeler: User,
+    answer,
+    idempotency_key: str | None = None,
+    time_spent_ms: int | None = None,
+    now: datetime | None = None,
+) -> tuple[Label, bool]:
+    """Store the labeler's answer for their assignment; return (label, created).
+
+    A replay with the same ``idempotency_key`` returns the first label and stores nothing new.
+    Raises a QueueEngineError or labeling.answer_schemas.AnswerSchemaError when refused.
+    """
+    if idempotency_key:
+        replay = _replayed_label(labeler=labeler, idempotency_key=idempotency_key, assignment_id=assignment_id)
+        if replay is not None:
+            return replay, False
+    try:
+        with transaction.atomic():
+            # Lock the assignment (against a concurrent submit or skip of it) and the task (claims
+            # re-count a task's slots under this same lock, and label_count changes only under it).
+            assignment = _locked_own_assignment(assignment_id=assignment_id, labeler=labeler, lock_task=True)
+            task, queue = assignment.task, assignment.queue
+            if assignment.state == AssignmentState.SUBMITTED:
+                if idempotency_key:
+                    # A concurrent replay of this very submit committed while we waited for the lock.
+                    replay = Label.objects.filter(assignment=assignment, idempotency_key=idempotency_key).first()
+                    if replay is not None:
+                        return replay, False
+                raise AssignmentFinished(ASSIGNMENT_ALREADY_SUBMITTED)
+            if assignment.state == AssignmentState.SKIPPED:
+                raise AssignmentFinished(ASSIGNMENT_ALREADY_SKIPPED)
+            # Read the clock only now, holding the task lock: a claim that counted this lease as
+            # expired has committed by now, so we see its lease in the re-count below.
+            now = now or timezone.now()
+            if (
+                assignment.expires_at <= now
+                and not task.is_golden
+                and not _task_has_free_slot(task=task, replication=queue.replication, now=now)
+            ):
+                raise LeaseExpired(LEASE_EXPIRED)
+            cleaned_answer = answer_clean(kind=queue.task_kind, payload=task.payload, answer=answer)
+            if time_spent_ms is None:
+                time_spent_ms = max(0, int((now - assignment.created_at).total_seconds() * 1000))
+            label = Label.objects.create(
+                task=task, assignment=assignment, labeler=labeler, answer=cleaned_answer,
+                guide_version_id=queue.guide_version_id, time_spent_ms=time_spent_ms,
+                idempotency_key=idempotency_key or None,
+            )
+            Assignment.objects.filter(pk=assignment.pk).update(state=AssignmentState.SUBMITTED, finished_at=now)
+            Task.objects.filter(pk=task.pk).update(label_count=F("label_count") + 1)
+    except IntegrityError:
+        # Only the (labeler, idempotency_key) constraint can fire here: the same key was committed
+        # meanwhile by a submit of another assignment, or of this one.
+        if idempotency_key:
+            replay = _replayed_label(labeler=labeler, idempotency_key=idempotency_key, assignment_id=assignment_id)
+            if replay is not None:
+                return replay, False
+        raise
+    label.assignment = assignment
+    return label, True
+
+
+def assignment_skip(*, assignment_id: int, labeler: User, now: datetime | None = None) -> Assignment:
+    """End the labeler's assignment without a label; the task is never offered to them again in
+    that queue. Skipping a skipped assignment again changes nothing."""
+    with transaction.atomic():
+        assignment = _locked_own_assignment(assignment_id=assignment_id, labeler=labeler, lock_task=False)
+        if assignment.state == AssignmentState.SUBMITTED:
+            raise AssignmentFinished(ASSIGNMENT_ALREADY_SUBMITTED)
+        if assignment.state == AssignmentState.ACTIVE:
+            assignment.state = AssignmentState.SKIPPED
+            assignment.finished_at = now or timezone.now()
+            assignment.save(update_fields=["state", "finished_at"])
+    return assignment
