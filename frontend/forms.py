@@ -4,9 +4,8 @@ from __future__ import annotations
 from django import forms
 
 from evaluation.models import EvalRun, ModelKind, ModelVersion
-from labeling.models import SceneSet
-
-MAX_REPLICATION = 9
+from evaluation.selectors import scene_set_list
+from evaluation.services import MAX_REPLICATION
 
 
 class ModelVersionChoiceField(forms.ModelChoiceField):
@@ -14,9 +13,14 @@ class ModelVersionChoiceField(forms.ModelChoiceField):
         return f"{obj.name} {obj.version_tag}"
 
 
+class SceneSetChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj) -> str:
+        return f"{obj.name} ({obj.n_scenes} scenes)"
+
+
 class EvalRunForm(forms.Form):
     name = forms.CharField(max_length=200, help_text="Say what changed, e.g. \"embedder V1.1 vs V1, category on\".")
-    scene_set = forms.ModelChoiceField(queryset=SceneSet.objects.order_by("name"), empty_label=None)
+    scene_set = SceneSetChoiceField(queryset=scene_set_list(), empty_label=None)
     detector = ModelVersionChoiceField(queryset=ModelVersion.objects.filter(kind=ModelKind.DETECTOR).order_by("name", "-created_at"),
                                        empty_label=None)
     embedder = ModelVersionChoiceField(queryset=ModelVersion.objects.filter(kind=ModelKind.EMBEDDER).order_by("name", "-created_at"),

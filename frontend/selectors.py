@@ -11,6 +11,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from evaluation.models import ModelVersion
+from evaluation.selectors import model_version_list
 from labeling.models import Guide, GuideVersion, Label, Queue, User
 
 
@@ -66,6 +67,6 @@ def guide_rows() -> QuerySet[Guide]:
 
 
 def model_version_rows() -> QuerySet[ModelVersion]:
-    return ModelVersion.objects.select_related("created_by").annotate(
+    return model_version_list().select_related("created_by").annotate(
         run_count=Count("detector_runs", distinct=True) + Count("embedder_runs", distinct=True),
-    ).order_by("kind", "name", "-created_at")
+    )

@@ -7,9 +7,11 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView, LogoutView
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 
+from evaluation import selectors as evaluation_selectors
 from evaluation.models import EvalRun
 from evaluation.services import EvalRunError, eval_run_create
 from labeling.answer_schemas import RELEVANCE_GRADES
@@ -118,6 +120,7 @@ def model_version_list(request):
 
 # -- evaluation runs (engineers) ------------------------------------------------------------------
 
+RUNS_PER_PAGE = 20
 METRIC_LABELS = (
     ("similar_p_at_5", "Similar P@5", False),
     ("extremely_similar_p_at_5", "Extremely Similar P@5", False),
@@ -181,20 +184,25 @@ def _labels_progress(run) -> tuple[int, int]:
 
 @role_required(Role.ENGINEER)
 def eval_run_list(request):
-    from evaluation import selectors as evaluation_selectors
-
+    # Metrics are computed per run (cached per label count), so the page shows a bounded number of runs.
+    page = Paginator(evaluation_selectors.eval_run_list().select_related("baseline"), RUNS_PER_PAGE).get_page(
+        request.GET.get("page"))
+    queues = {row.pk: row for row in selectors.queue_overview_rows().filter(
+        pk__in=[run.queue_id for run in page if run.queue_id])}
     rows = []
-    for entry in evaluation_selectors.eval_run_list_rows():
-        run = entry["run"]
+    for run in page:
+        queue = queues.get(run.queue_id)
+        labels_stored = queue.labels_stored if queue else 0
+        labels_target = labels_stored + queue.labels_wanted if queue else 0
         rows.append({
             "run": run,
-            "metrics": entry.get("metrics"),
+            "metrics": evaluation_selectors.eval_run_metrics(run=run) if labels_stored else None,
             "scene_share": _share(run.scenes_done, run.scenes_total),
-            "labels_stored": entry["labels_stored"],
-            "labels_target": entry["labels_target"],
-            "label_share": _share(entry["labels_stored"], entry["labels_target"]),
+            "labels_stored": labels_stored,
+            "labels_target": labels_target,
+            "label_share": _share(labels_stored, labels_target),
         })
-    return render(request, "frontend/eval_run_list.html", {"nav_section": "runs", "rows": rows})
+    return render(request, "frontend/eval_run_list.html", {"nav_section": "runs", "rows": rows, "page": page})
 
 
 @role_required(Role.ENGINEER)
@@ -217,10 +225,9 @@ def eval_run_detail(request, run_id: int):
         EvalRun.objects.select_related("scene_set", "detector", "embedder", "baseline", "queue", "created_by"),
         pk=run_id,
     )
-    from evaluation import selectors as evaluation_selectors
-
     metrics = evaluation_selectors.eval_run_metrics(run=run)
-    gains = evaluation_selectors.eval_run_gains(run=run) if run.baseline_id else None
+    comparison = evaluation_selectors.eval_run_comparison(run=run)
+    gains = comparison["gains"] if comparison else None
     labels_stored, labels_target = _labels_progress(run)
     return render(request, "frontend/eval_run_detail.html", {
         "nav_section": "runs",

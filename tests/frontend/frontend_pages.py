@@ -1,0 +1,88 @@
+"""Page helpers for the browser tests: each says what a person does on a page, in the page's terms,
+and waits on what the page shows instead of sleeping."""
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+
+class LoginPage:
+    def __init__(self, page: Page, base_url: str):
+        self.page = page
+        self.base_url = base_url
+
+    def sign_in(self, username: str, password: str) -> None:
+        self.page.goto(f"{self.base_url}/login/")
+        self.page.get_by_label("Username").fill(username)
+        self.page.get_by_label("Password").fill(password)
+        self.page.get_by_role("button", name="Sign in").click()
+        expect(self.page.locator(".topbar .who")).to_contain_text(username)
+
+
+class MyQueuesPage:
+    def __init__(self, page: Page):
+        self.page = page
+
+    def start(self, queue_id: int) -> "GradingPage":
+        self.page.get_by_test_id(f"queue-{queue_id}").get_by_role("link", name="Start").click()
+        grading = GradingPage(self.page)
+        grading.wait_for_task()
+        return grading
+
+
+class GradingPage:
+    GRADE_KEYS = {"extremely_similar": "e", "similar": "s", "marginally_similar": "m", "not_similar": "n",
+                  "did_not_load": "d"}
+
+    def __init__(self, page: Page):
+        self.page = page
+        self.root = page.locator("#grader")
+
+    def wait_for_task(self) -> None:
+        expect(self.root).to_have_attribute("data-mode", "task")
+
+    @property
+    def assignment_id(self) -> int:
+        return int(self.root.get_attribute("data-assignment-id"))
+
+    def candidate(self, slot: int):
+        return self.page.get_by_test_id(f"candidate-{slot}")
+
+    def focus(self, slot: int) -> None:
+        self.page.keyboard.press(str(slot))
+        expect(self.candidate(slot)).to_have_class(_has_word("focused"))
+
+    def grade(self, slot: int, key: str) -> None:
+        """Focus ``slot`` with its digit key, then press the grade key."""
+        self.focus(slot)
+        self.page.keyboard.press(key)
+
+    def type_grades(self, keys: str) -> None:
+        """Type grade keys in a row ("essnm"); each grades the focused slot and moves on."""
+        for key in keys:
+            self.page.keyboard.press(key)
+
+    def expect_grade(self, slot: int, grade: str) -> None:
+        expect(self.candidate(slot)).to_have_attribute("data-grade", grade)
+
+    def submit(self) -> None:
+        self.page.keyboard.press("Enter")
+
+    def expect_message(self, text: str) -> None:
+        expect(self.page.get_by_test_id("grader-message")).to_have_text(text)
+
+    def expect_session_count(self, count: int) -> None:
+        expect(self.page.get_by_test_id("session-count")).to_have_text(str(count))
+
+    def open_guide(self) -> None:
+        self.page.keyboard.press("?")
+        expect(self.page.locator("#guide-overlay")).to_be_visible()
+
+    def close_guide(self) -> None:
+        self.page.keyboard.press("Escape")
+        expect(self.page.locator("#guide-overlay")).to_be_hidden()
+
+
+def _has_word(word: str):
+    return re.compile(rf"(^|\s){re.escape(word)}(\s|$)")

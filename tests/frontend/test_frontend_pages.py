@@ -1,0 +1,161 @@
+"""Page tests with Django's test client: who may open which page, and what each page shows."""
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from evaluation.models import EvalRun, EvalRunStatus, ModelKind, ModelVersion
+from frontend.templatetags.frontend_tags import guide_markdown
+from labeling.models import Image, ImageKind, SceneSet
+from labeling.permissions import ROLE_REQUIRED_MESSAGE
+
+from conftest import PASSWORD
+
+ENGINEER_PAGES = ["frontend:eval-run-list", "frontend:eval-run-new", "frontend:model-version-list"]
+STAFF_PAGES = ["frontend:expert-overview"]
+LABELING_PAGES = ["frontend:my-queues"]
+
+
+@pytest.fixture
+def signed_in(client):
+    def sign_in(user):
+        client.force_login(user)
+        return client
+
+    return sign_in
+
+
+@pytest.fixture
+def eval_run(db, engineer):
+    scene = Image.objects.create(sha256="a" * 64, file="images/scene.png", width=256, height=256, kind=ImageKind.SCENE)
+    scene_set = SceneSet.objects.create(name="test scenes")
+    scene_set.scenes.add(scene)
+    detector = ModelVersion.objects.create(kind=ModelKind.DETECTOR, name="frcnn-small", version_tag="V1",
+                                           checkpoint="checkpoints/detector.pt", config={"arch": "small"})
+    embedder = ModelVersion.objects.create(kind=ModelKind.EMBEDDER, name="multitask", version_tag="V1.1",
+                                           checkpoint="checkpoints/embedder.pt", config={"arch": "resnet18"})
+    return EvalRun.objects.create(name="embedder V1.1", scene_set=scene_set, detector=detector, embedder=embedder,
+                                  status=EvalRunStatus.GENERATING, scenes_total=1, created_by=engineer)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url_name", ["frontend:home", *ENGINEER_PAGES, *STAFF_PAGES, *LABELING_PAGES])
+def test_anonymous_visitors_are_sent_to_the_login_page(client, url_name):
+    url = reverse(url_name)
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('frontend:login')}?next={url}"
+
+
+@pytest.mark.django_db
+def test_anonymous_visitor_of_a_grading_page_is_sent_to_login(client, relevance_queue):
+    response = client.get(reverse("frontend:grading-page", args=[relevance_queue.pk]))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("frontend:login"))
+
+
+@pytest.mark.parametrize("url_name", ENGINEER_PAGES + STAFF_PAGES)
+def test_labelers_get_a_friendly_403_on_staff_pages(signed_in, labeler, url_name):
+    response = signed_in(labeler).get(reverse(url_name))
+    assert response.status_code == 403
+    body = response.content.decode()
+    assert "isn't open to your account" in body
+    assert "you are signed in as labeler" in body
+    assert "Evaluation runs" not in body, "a labeler's navigation must not offer engineer pages"
+
+
+def test_labelers_get_403_on_a_run_page(signed_in, labeler, eval_run):
+    response = signed_in(labeler).get(reverse("frontend:eval-run-detail", args=[eval_run.pk]))
+    assert response.status_code == 403
+
+
+def test_experts_get_403_on_engineer_pages(signed_in, expert):
+    response = signed_in(expert).get(reverse("frontend:eval-run-list"))
+    assert response.status_code == 403
+    assert ROLE_REQUIRED_MESSAGE.format(roles="engineer", role="expert") in response.content.decode()
+
+
+def test_engineers_get_403_on_the_labeling_pages(signed_in, engineer, relevance_queue):
+    client = signed_in(engineer)
+    assert client.get(reverse("frontend:my-queues")).status_code == 403
+    assert client.get(reverse("frontend:grading-page", args=[relevance_queue.pk])).status_code == 403
+
+
+def test_labelers_outside_the_queues_pools_get_403_on_its_grading_page(signed_in, relevance_queue, db):
+    from labeling.models import Pool, PoolKind, Role
+    from labeling.services.users import user_create
+
+    crowd = Pool.objects.create(name="Crowd", kind=PoolKind.CROWD)
+    outsider = user_create(username="oscar", password=PASSWORD, role=Role.LABELER, pool=crowd)
+    response = signed_in(outsider).get(reverse("frontend:grading-page", args=[relevance_queue.pk]))
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize(("user_fixture", "destination"), [
+    ("labeler", "frontend:my-queues"),
+    ("engineer", "frontend:eval-run-list"),
+    ("expert", "frontend:expert-overview"),
+])
+def test_home_routes_each_role_to_its_start_page(request, signed_in, user_fixture, destination):
+    response = signed_in(request.getfixturevalue(user_fixture)).get(reverse("frontend:home"))
+    assert response.status_code == 302
+    assert response["Location"] == reverse(destination)
+
+
+def test_admins_get_a_start_page_with_the_admin_link(signed_in, admin_user):
+    response = signed_in(admin_user).get(reverse("frontend:home"))
+    assert response.status_code == 200
+    assert 'href="/admin/"' in response.content.decode()
+
+
+def test_unknown_addresses_get_the_friendly_404_page(signed_in, labeler):
+    response = signed_in(labeler).get("/no-such-page/")
+    assert response.status_code == 404
+    assert "Nothing here" in response.content.decode()
+
+
+def test_login_page_signs_a_user_in_and_goes_home(client, labeler):
+    page = client.get(reverse("frontend:login"))
+    assert page.status_code == 200
+    response = client.post(reverse("frontend:login"), {"username": "lena", "password": PASSWORD})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("frontend:home")
+
+
+def test_login_page_says_when_the_password_is_wrong(client, labeler):
+    response = client.post(reverse("frontend:login"), {"username": "lena", "password": "wrong"})
+    assert response.status_code == 200
+    assert "didn't match" in response.content.decode()
+
+
+def test_grading_page_carries_the_api_addresses_and_the_escaped_guide(signed_in, labeler, relevance_queue):
+    response = signed_in(labeler).get(reverse("frontend:grading-page", args=[relevance_queue.pk]))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert f'data-claim-url="/api/v1/queues/{relevance_queue.pk}/claim"' in body
+    assert "<strong>query object</strong>" in body
+    assert "<script>alert" not in body
+    assert 'data-testid="queue-remaining">4<' in body, "2 tasks x replication 2 = 4 labels wanted"
+
+
+def test_engineers_see_runs_with_their_progress(signed_in, engineer, eval_run):
+    response = signed_in(engineer).get(reverse("frontend:eval-run-list"))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "embedder V1.1" in body
+    assert "0 / 1 scenes" in body
+
+
+def test_engineers_see_the_model_versions(signed_in, engineer, eval_run):
+    response = signed_in(engineer).get(reverse("frontend:model-version-list"))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "frcnn-small" in body and "multitask" in body
+
+
+def test_guide_markdown_escapes_html_before_adding_markup():
+    html = guide_markdown("# Title\n\n- **bold** item\n- <img src=x onerror=alert(1)>\n\nplain `code`")
+    assert "<h1>Title</h1>" in html
+    assert "<li><strong>bold</strong> item</li>" in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "<p>plain <code>code</code></p>" in html
