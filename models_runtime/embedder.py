@@ -218,7 +218,8 @@ class Embedder:
     def __init__(self, model: EmbeddingModel, device: torch.device | str | None = None,
                  meta: dict[str, Any] | None = None) -> None:
         self.device = pick_device(str(device) if device is not None else None)
-        self.model = model.to(self.device).eval()
+        # channels_last roughly doubles mkldnn convolution throughput on CPU and suits GPUs too.
+        self.model = model.to(self.device, memory_format=torch.channels_last).eval()
         self.config = model.config
         self.meta = meta or {}
         self.preprocessor = CropPreprocessor(self.config["input_size"], self.config["mean"],
@@ -252,7 +253,8 @@ class Embedder:
         chunks_embeddings, chunks_categories = [], []
         chunks_attributes: dict[str, list[np.ndarray]] = {name: [] for name in taxonomy.ATTRIBUTES}
         for start in range(0, len(crops), batch_size):
-            images = self.preprocessor(crops[start:start + batch_size]).to(self.device)
+            images = self.preprocessor(crops[start:start + batch_size]).to(
+                self.device, memory_format=torch.channels_last)
             batch_embeddings = self.model(images)
             chunks_embeddings.append(batch_embeddings.float().cpu().numpy())
             chunks_categories.append(self.model.category_logits(batch_embeddings).argmax(1).cpu().numpy())
