@@ -17,6 +17,7 @@ from evaluation.services import EvalRunError, eval_run_create
 from labeling.answer_schemas import RELEVANCE_GRADES
 from labeling.models import Queue, Role, TaskKind
 from labeling.permissions import role_required, user_has_role
+from labeling.selectors import queues_open_to
 from labeling.services.queue_engine import QueueEngineError, queue_check_open
 
 from frontend import selectors
@@ -58,11 +59,9 @@ def home(request):
 
 @role_required(Role.LABELER, Role.EXPERT)
 def my_queues(request):
-    from labeling.selectors import queues_open_to_labeler
-
     return render(request, "frontend/my_queues.html", {
         "nav_section": "queues",
-        "queues": queues_open_to_labeler(labeler=request.user),
+        "queues": queues_open_to(user=request.user).select_related("guide_version"),
         "throughput": selectors.labeler_throughput(labeler=request.user),
     })
 
@@ -76,16 +75,16 @@ def grading_page(request, queue_id: int):
         raise PermissionDenied(str(refusal)) from refusal
     if queue.task_kind != TaskKind.RELEVANCE:
         raise Http404(NO_WEB_EDITOR.format(kind=queue.get_task_kind_display()))
-    overview = selectors.queue_overview_row(queue_id=queue.pk)
+    open_queue = queues_open_to(user=request.user).filter(pk=queue.pk).first()
     return render(request, "frontend/grading.html", {
         "nav_section": "queues",
         "queue": queue,
         "guide_version": queue.guide_version,
-        "remaining": overview.labels_wanted if overview else None,
+        "remaining": open_queue.available_for_me if open_queue else None,
         "grades": GRADE_DEFINITIONS,
         "claim_url": f"{API_PREFIX}/queues/{queue.pk}/claim",
         "assignment_url_template": f"{API_PREFIX}/assignments/{{id}}/{{action}}",
-        "queue_status_url": "",
+        "queue_status_url": f"{API_PREFIX}/queues",
     })
 
 

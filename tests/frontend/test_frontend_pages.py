@@ -6,8 +6,9 @@ from django.urls import reverse
 
 from evaluation.models import EvalRun, EvalRunStatus, ModelKind, ModelVersion
 from frontend.templatetags.frontend_tags import guide_markdown
-from labeling.models import Image, ImageKind, SceneSet
+from labeling.models import Image, ImageKind, Pool, PoolKind, Role, SceneSet
 from labeling.permissions import ROLE_REQUIRED_MESSAGE
+from labeling.services.users import user_create
 
 from conftest import PASSWORD
 
@@ -82,9 +83,6 @@ def test_engineers_get_403_on_the_labeling_pages(signed_in, engineer, relevance_
 
 
 def test_labelers_outside_the_queues_pools_get_403_on_its_grading_page(signed_in, relevance_queue, db):
-    from labeling.models import Pool, PoolKind, Role
-    from labeling.services.users import user_create
-
     crowd = Pool.objects.create(name="Crowd", kind=PoolKind.CROWD)
     outsider = user_create(username="oscar", password=PASSWORD, role=Role.LABELER, pool=crowd)
     response = signed_in(outsider).get(reverse("frontend:grading-page", args=[relevance_queue.pk]))
@@ -135,7 +133,25 @@ def test_grading_page_carries_the_api_addresses_and_the_escaped_guide(signed_in,
     assert f'data-claim-url="/api/v1/queues/{relevance_queue.pk}/claim"' in body
     assert "<strong>query object</strong>" in body
     assert "<script>alert" not in body
-    assert 'data-testid="queue-remaining">4<' in body, "2 tasks x replication 2 = 4 labels wanted"
+    assert 'data-testid="queue-remaining">2<' in body, "both tasks are open to a labeler who has labeled none"
+
+
+def test_my_queues_lists_the_queues_of_the_labelers_pool_with_counts(signed_in, labeler, relevance_queue):
+    response = signed_in(labeler).get(reverse("frontend:my-queues"))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert relevance_queue.name in body
+    assert f'data-testid="available-{relevance_queue.pk}">2<' in body
+    assert reverse("frontend:grading-page", args=[relevance_queue.pk]) in body
+    assert 'data-testid="labels-total">0<' in body
+
+
+def test_my_queues_hides_queues_of_other_pools(signed_in, relevance_queue, db):
+    crowd = Pool.objects.create(name="Crowd", kind=PoolKind.CROWD)
+    outsider = user_create(username="oscar", password=PASSWORD, role=Role.LABELER, pool=crowd)
+    body = signed_in(outsider).get(reverse("frontend:my-queues")).content.decode()
+    assert relevance_queue.name not in body
+    assert "No queues are open to you right now" in body
 
 
 def test_engineers_see_runs_with_their_progress(signed_in, engineer, eval_run):

@@ -332,8 +332,9 @@
     if (!url) return;
     try {
       const result = await api.get(url);
-      const remaining = result.data && result.data.remaining;
-      if (remaining !== undefined && remaining !== null) el.remaining.textContent = String(remaining);
+      const listed = result.data && (Array.isArray(result.data) ? result.data : result.data.results);
+      const queue = (listed || []).find((q) => String(q.id) === root.dataset.queueId);
+      if (queue && queue.available_for_me !== undefined) el.remaining.textContent = String(queue.available_for_me);
     } catch (error) {
       // The counter is informative only; grading goes on without it.
     }
