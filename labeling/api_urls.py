@@ -1,1 +1,15 @@
-urlpatterns = []
+from django.urls import path
+
+from labeling import api
+
+urlpatterns = [
+    path("auth/token", api.TokenObtainApi.as_view(), name="api-token"),
+    path("me", api.MeApi.as_view(), name="api-me"),
+    path("me/labels", api.MyLabelsApi.as_view(), name="api-my-labels"),
+    path("queues", api.QueueListApi.as_view(), name="api-queues"),
+    path("queues/<int:queue_id>/claim", api.QueueClaimApi.as_view(), name="api-queue-claim"),
+    path("queues/<int:queue_id>/tasks", api.QueueTasksApi.as_view(), name="api-queue-tasks"),
+    path("assignments/<int:assignment_id>/submit", api.AssignmentSubmitApi.as_view(), name="api-assignment-submit"),
+    path("assignments/<int:assignment_id>/skip", api.AssignmentSkipApi.as_view(), name="api-assignment-skip"),
+    path("tasks/<int:task_id>/golden-answer", api.GoldenAnswerApi.as_view(), name="api-golden-answer"),
+]

@@ -1,0 +1,63 @@
+"""Reads for the labeling API: queues open to a user with their counts, a labeler's own labels,
+and the staff views of a queue's tasks and golden answers."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import Exists, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from labeling.models import Assignment, AssignmentState, GoldenAnswer, Label, Queue, Role, Task, User
+
+
+def _count(queryset: QuerySet) -> Coalesce:
+    """A correlated COUNT(*) of ``queryset`` as an integer annotation (0 when it has no rows)."""
+    counted = queryset.order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
+def queues_open_to(*, user: User, now: datetime | None = None) -> QuerySet[Queue]:
+    """Active queues the user may work in, each annotated with ``tasks_total``, ``tasks_complete``,
+    ``my_labels`` and ``available_for_me``, all in one query whatever the number of queues.
+
+    Counts of tasks leave golden tasks out (labelers must not learn which tasks are golden);
+    ``available_for_me`` is what claim could still hand this user, golden tasks included when the
+    queue serves them. Labelers see the queues of their pool and the queues open to all pools.
+    """
+    now = now or timezone.now()
+    queues = Queue.objects.filter(is_active=True)
+    if user.role == Role.LABELER and not user.is_superuser:
+        pools = Queue.allowed_pools.through.objects.filter(queue=OuterRef("pk"))
+        queues = queues.filter(~Exists(pools) | Exists(pools.filter(pool_id=user.pool_id)))
+    normal_tasks = Task.objects.filter(queue=OuterRef("pk"), is_golden=False)
+    live_leases = Assignment.objects.filter(task=OuterRef("pk"), state=AssignmentState.ACTIVE, expires_at__gt=now)
+    open_to_me = (
+        Task.objects.filter(queue=OuterRef("pk"))
+        .filter(~Exists(Assignment.objects.filter(task=OuterRef("pk"), labeler=user)))
+        .alias(slots_taken=F("label_count") + _count(live_leases))
+        .filter(
+            Q(is_golden=False, slots_taken__lt=F("queue__replication"))
+            | Q(is_golden=True, queue__golden_rate__gt=0)
+        )
+    )
+    return queues.annotate(
+        tasks_total=_count(normal_tasks),
+        tasks_complete=_count(normal_tasks.filter(label_count__gte=OuterRef("replication"))),
+        my_labels=_count(Label.objects.filter(task__queue=OuterRef("pk"), labeler=user)),
+        available_for_me=_count(open_to_me),
+    ).order_by("-priority", "id")
+
+
+def labels_of(*, labeler: User) -> QuerySet[Label]:
+    """The labeler's own labels, newest first."""
+    return Label.objects.filter(labeler=labeler).select_related("task__queue").order_by("-created_at", "-id")
+
+
+def queue_tasks(*, queue: Queue) -> QuerySet[Task]:
+    """Staff view of a queue's tasks, golden flag included, in claim order."""
+    return Task.objects.filter(queue=queue).select_related("queue").order_by("-priority", "created_at", "id")
+
+
+def golden_answer_of(*, task: Task) -> GoldenAnswer | None:
+    return GoldenAnswer.objects.select_related("expert").filter(task=task).first()
