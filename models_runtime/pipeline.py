@@ -42,6 +42,7 @@ class PipelineSettings:
     detector_batch_size: int = 8
     embedder_batch_size: int = 64
     crop_padding: float = 0.0             # fraction of the box's width/height added on each side
+    search_threads: int = 1               # threads per index search (a GPU worker has spare cores)
 
 
 @dataclass
@@ -172,7 +173,8 @@ class ShopTheLookPipeline:
         for crop_index, restriction in enumerate(restrictions):
             groups.setdefault(restriction, []).append(crop_index)
         for restriction, members in groups.items():
-            ids, distances = self.index.search(embedded.codes[members], k=settings.k, restrict=restriction)
+            ids, distances = self.index.search(embedded.codes[members], k=settings.k, restrict=restriction,
+                                               threads=settings.search_threads)
             candidate_ids[members] = ids
             candidate_distances[members] = distances
         timings.retrieve = time.perf_counter() - started

@@ -191,11 +191,11 @@ class BinaryIndex:
         return {CATEGORY_FIELD: KIND_TEXT, **self._field_kinds}
 
     def search(self, codes: np.ndarray, k: int = 5, restrict: str | Query | None = None,
-               category: str | Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+               category: str | Sequence[str] | None = None, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Top-k ids (int64 ``[q, k]``) and Hamming distances (int32 ``[q, k]``) per query code.
 
         Ties are broken by id ascending. Slots beyond the number of matching rows hold id -1 and
-        distance -1.
+        distance -1. ``threads`` > 1 spreads the queries over that many threads.
         """
         if not isinstance(k, (int, np.integer)) or k <= 0:
             raise ValueError(MESSAGE_BAD_K.format(k=k))
@@ -211,7 +211,7 @@ class BinaryIndex:
         found_distances: list[np.ndarray] = []
         for start, end, row_list in self._plan(query, category):
             partition_codes = self._codes[start:end].view(np.uint64)
-            rows, distances = hamming_topk(query_words, partition_codes, int(k), row_list)
+            rows, distances = hamming_topk(query_words, partition_codes, int(k), row_list, threads=threads)
             ids = np.where(rows >= 0, self._ids[start:end][np.maximum(rows, 0)], PADDING_ID)
             found_ids.append(ids)
             found_distances.append(distances)

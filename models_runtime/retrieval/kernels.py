@@ -11,10 +11,16 @@ Database rows are walked in blocks small enough to stay in L2 while every query 
 scans them; a batch of queries then costs one pass over memory instead of one per query (faiss'
 ``IndexBinaryFlat`` blocks the same way).
 
+Single-threaded by default; ``threads`` > 1 splits a batch of queries over a thread pool (the
+kernels are ``nogil``), each thread scanning the same shared, read-only database.
+
 Compilation is lazy (first call) and cached on disk (``cache=True``), so only the very first
 process on a machine pays the compile time.
 """
 from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from llvmlite import ir
@@ -144,17 +150,28 @@ COPY_ROWS_MIN_QUERIES = 8
 
 
 def hamming_topk(queries: np.ndarray, database: np.ndarray, k: int,
-                 row_list: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 row_list: np.ndarray | None = None, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k rows of ``database`` (uint64 words, C-contiguous) for each query.
 
     ``row_list`` (ascending int64 row numbers) restricts the scan to those rows. Returns local row
     numbers (-1 where fewer than k rows exist) and int32 distances (``n_bits + 1`` there).
+    ``threads`` > 1 splits the queries over a thread pool (the kernels release the GIL).
     """
     if row_list is not None and queries.shape[0] >= COPY_ROWS_MIN_QUERIES:
         # a contiguous copy of the admitted rows costs one pass and then every query scans
         # sequential memory instead of gathering through the row list
-        rows, distances = hamming_topk(queries, np.ascontiguousarray(database[row_list]), k)
+        rows, distances = hamming_topk(queries, np.ascontiguousarray(database[row_list]), k, threads=threads)
         return np.where(rows >= 0, row_list[np.maximum(rows, 0)], -1), distances
+    if threads > 1 and queries.shape[0] > 1:
+        chunks = np.array_split(np.arange(queries.shape[0]), min(threads, queries.shape[0]))
+        parts = list(_pool(threads).map(
+            lambda chunk: _scan(np.ascontiguousarray(queries[chunk]), database, k, row_list), chunks))
+        return np.concatenate([rows for rows, _ in parts]), np.concatenate([distances for _, distances in parts])
+    return _scan(queries, database, k, row_list)
+
+
+def _scan(queries: np.ndarray, database: np.ndarray, k: int,
+          row_list: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     n_words = database.shape[1]
     flat_database = database.reshape(-1)
     block_rows = max(64, BLOCK_BYTES // (8 * n_words))
@@ -165,3 +182,14 @@ def hamming_topk(queries: np.ndarray, database: np.ndarray, k: int,
     rows = _EMPTY_ROWS if row_list is None else row_list
     return topk_generic(queries, flat_database, n_words, rows, row_list is not None, k, block_rows,
                         64 * n_words + 1)
+
+
+_pools: dict[int, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    with _pools_lock:
+        if threads not in _pools:
+            _pools[threads] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hamming-topk")
+        return _pools[threads]

@@ -222,3 +222,15 @@ def test_add_rejects_missing_category_changed_fields_and_duplicate_ids_without_c
 def test_empty_index_returns_only_padding():
     ids, distances = BinaryIndex().search(np.zeros((2, 32), dtype=np.uint8), k=3)
     assert (ids == PADDING_ID).all() and (distances == PADDING_DISTANCE).all()
+
+
+@pytest.mark.parametrize("restriction", [None, "gender:women AND (category:tops OR category:coats) AND NOT price<50"])
+def test_threaded_search_equals_single_threaded_search(restriction):
+    ids, codes, fields = make_catalogue(11, 700)
+    index = build_index(ids, codes, fields)
+    queries = np.random.default_rng(12).integers(0, 256, (21, 32), dtype=np.uint8)
+    single = index.search(queries, k=6, restrict=restriction)
+    for threads in (2, 3):
+        threaded = index.search(queries, k=6, restrict=restriction, threads=threads)
+        np.testing.assert_array_equal(threaded[0], single[0])
+        np.testing.assert_array_equal(threaded[1], single[1])
