@@ -70,8 +70,8 @@ def aggregate_slot_grades(slot_labels: pd.DataFrame) -> pd.DataFrame:
 def per_query_object_counts(slot_grades: pd.DataFrame, query_objects: pd.DataFrame) -> pd.DataFrame:
     """Per judged query object: counts of similar, extremely similar and bad slots, and judged slots.
 
-    Only query objects with at least one aggregated slot are returned (the others have no labels
-    yet). Slots the retrieval did not fill have no grade and so add nothing to any numerator, which
+    Only query objects with at least one aggregated slot, or with no candidate at all, are returned
+    (the others have no labels yet). Slots the retrieval did not fill have no grade and so add nothing to any numerator, which
     is what "a missing candidate counts as not relevant" means with a fixed denominator k.
     """
     _require_columns(query_objects, QUERY_OBJECT_COLUMNS, "query objects")
@@ -84,8 +84,15 @@ def per_query_object_counts(slot_grades: pd.DataFrame, query_objects: pd.DataFra
         "judged": np.ones(len(slot_grades), dtype=np.int64),
     })
     counts = flags.groupby("query_object_id", sort=True).sum()
-    joined = query_objects.set_index("query_object_id")[["scene_id", "category"]].join(counts, how="inner")
-    return joined.reset_index()
+    objects = query_objects.set_index("query_object_id")
+    joined = objects[["scene_id", "category"]].join(counts, how="left")
+    # A query object the retrieval found no candidate for needs no labels: it is judged, with
+    # every slot missing, so it counts as rel(q) = 0 and adds no slot to the Bad rate.
+    judged = joined["judged"].notna() | (objects["n_candidates"] == 0)
+    joined = joined[judged].fillna(0)
+    for column in ("similar", "extremely_similar", "bad", "judged"):
+        joined[column] = joined[column].astype(np.int64)
+    return joined.sort_index().reset_index()
 
 
 @dataclass(frozen=True)

@@ -318,9 +318,13 @@ def _scene_write(*, run: EvalRun, scene: Image, detected: list[DetectedObject], 
             Candidate.objects.bulk_create(candidate_rows)
             specs = []
             for query_object, ranked in zip(query_objects, candidates_of):
+                # Nothing to judge without candidates: such an object counts as rel(q) = 0 in the
+                # metrics without costing a labeler a task.
+                if not ranked:
+                    continue
                 payload = _task_payload(scene=scene, query_object=query_object, candidates=ranked)
                 specs.append(TaskSpec(source_key=f"scene:{scene.pk}:object:{query_object.ordinal}", payload=payload))
-                if truth is None or not ranked:
+                if truth is None:
                     continue
                 if _golden_draw(run_id=run.pk, scene_sha=scene.sha256, ordinal=query_object.ordinal) >= run.golden_rate:
                     continue
@@ -330,7 +334,7 @@ def _scene_write(*, run: EvalRun, scene: Image, detected: list[DetectedObject], 
                                           payload=payload, is_golden=True, golden_answer={"grades": grades}))
             tasks = {task.source_key: task for task in tasks_create(queue=run.queue, specs=specs)}
             for query_object in query_objects:
-                query_object.task = tasks[f"scene:{scene.pk}:object:{query_object.ordinal}"]
+                query_object.task = tasks.get(f"scene:{scene.pk}:object:{query_object.ordinal}")
             QueryObject.objects.bulk_update(query_objects, ["task"])
             EvalRun.objects.filter(pk=run.pk).update(scenes_done=F("scenes_done") + 1)
     except IntegrityError:

@@ -61,8 +61,10 @@ def test_generation_writes_query_objects_candidates_and_one_task_each(engineer, 
     assert run.generated_at is not None
     counts = row_counts(run)
     assert counts["query_objects"] == SCENES * OBJECTS_PER_SCENE
-    assert counts["tasks"] == counts["query_objects"]
-    query_object = QueryObject.objects.filter(run=run).select_related("task", "crop").first()
+    with_candidates = QueryObject.objects.filter(run=run, candidates__isnull=False).distinct()
+    assert counts["tasks"] == with_candidates.count() > 0
+    assert not QueryObject.objects.filter(run=run, candidates__isnull=True, task__isnull=False).exists()
+    query_object = with_candidates.select_related("task", "crop").first()
     payload = query_object.task.payload
     assert set(payload) == {"query_object", "candidates"}
     assert payload["query_object"]["id"] == query_object.pk
@@ -115,9 +117,12 @@ def test_worker_crash_after_some_scenes_then_retry_leaves_no_duplicates(engineer
     assert run.status == EvalRunStatus.LABELING
     assert run.scenes_done == SCENES
     counts = row_counts(run)
+    with_candidates = QueryObject.objects.filter(run=run, candidates__isnull=False).distinct()
     assert counts == {"scenes": SCENES, "query_objects": SCENES * OBJECTS_PER_SCENE,
-                      "candidates": counts["candidates"], "tasks": SCENES * OBJECTS_PER_SCENE}
-    assert QueryObject.objects.filter(run=run, task__isnull=True).count() == 0
+                      "candidates": Candidate.objects.filter(query_object__run=run).count(),
+                      "tasks": with_candidates.count()}
+    assert with_candidates.filter(task__isnull=True).count() == 0
+    assert Task.objects.filter(queue=run.queue).values("source_key").distinct().count() == counts["tasks"]
 
 
 def test_crash_in_the_middle_of_a_scene_rolls_that_scene_back(engineer, tiny_world, model_versions, monkeypatch):
@@ -170,7 +175,8 @@ def test_golden_copies_carry_the_oracle_grades_of_their_candidates(engineer, tin
     monkeypatch.setattr(runtime_cache, "detector_for", lambda version: GroundTruthDetector())
     run = make_run(engineer=engineer, tiny_world=tiny_world, model_versions=model_versions, golden_rate=1.0)
     services.eval_run_generate_all(run_id=run.pk)
-    query_objects = list(QueryObject.objects.filter(run=run).select_related("task", "scene"))
+    query_objects = list(QueryObject.objects.filter(run=run, candidates__isnull=False).distinct()
+                         .select_related("task", "scene"))
     assert query_objects
     goldens = {g.task.source_key: g for g in GoldenAnswer.objects.filter(task__queue=run.queue).select_related("task")}
     assert len(goldens) == len(query_objects)

@@ -142,3 +142,12 @@ def test_relative_gain_without_shared_scenes_is_undefined():
     gain = metrics.relative_gain(base, cand, metric="similar_p_at_5")
     assert gain.gain is None
     assert gain.n_shared_scenes == 0
+
+
+def test_query_object_without_candidates_counts_as_judged_with_nothing_relevant():
+    labels = slot_labels([(1, 1, "similar"), (1, 2, "not_similar")])
+    objects = query_objects([(1, 10, "tops", 2), (2, 10, "tops", 0), (3, 10, "tops", 5)])
+    block = metrics.relevance_metrics(labels, objects, n_bootstrap=50)
+    assert block["n_judged"] == 2
+    assert block["similar_p_at_5"] == pytest.approx(1 / 10)
+    assert block["bad_rate"] == pytest.approx(1 / 2)
