@@ -119,8 +119,12 @@ def browser_page(monkeypatch):
     """A fresh headless Chromium page per test. Playwright's sync API keeps an event loop in this
     thread, which trips Django's async-safety check on the test's own ORM calls; the test body is
     plain synchronous code, so switching the check off here is safe."""
+    from django.urls import get_resolver
     from playwright.sync_api import sync_playwright
 
+    # Import every view module now (the evaluation services pull in torch): the live server runs in
+    # this process, and a first request that pays for those imports would blow the page timeouts.
+    get_resolver().url_patterns
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS)

@@ -51,7 +51,13 @@ class GradingPage:
 
     def focus(self, slot: int) -> None:
         self.page.keyboard.press(str(slot))
+        self.expect_focused(slot)
+
+    def expect_focused(self, slot: int) -> None:
         expect(self.candidate(slot)).to_have_class(_has_word("focused"))
+
+    def expect_marked_missing(self, slot: int) -> None:
+        expect(self.candidate(slot)).to_have_class(_has_word("missing"))
 
     def grade(self, slot: int, key: str) -> None:
         """Focus ``slot`` with its digit key, then press the grade key."""

@@ -298,9 +298,10 @@
           say("Your label is not saved yet: " + error.message + " Press Enter to try again; it will not be stored twice.", "error");
           return;
         }
-        if (error.status === 400 && error.fields) {
+        if (error.status === 400) {
+          // The server refused the answer itself; the labeler can fix it and submit again.
           show("task");
-          say(error.message + " " + JSON.stringify(error.fields), "error");
+          say(error.message + (error.fields ? " " + JSON.stringify(error.fields) : ""), "error");
           return;
         }
         show("stale");

@@ -1,0 +1,66 @@
+"""Browser tests: real Chromium drives the real pages against the live server, keyboard first."""
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from labeling.models import Label
+
+from conftest import PASSWORD
+from frontend_pages import GradingPage, LoginPage, MyQueuesPage
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_labeler_grades_a_task_with_the_keyboard_only_and_the_label_is_stored(
+        live_server, browser_page, labeler, relevance_queue):
+    LoginPage(browser_page, live_server.url).sign_in("lena", PASSWORD)
+    grading = MyQueuesPage(browser_page).start(relevance_queue.pk)
+    first_assignment = grading.assignment_id
+
+    grading.type_grades("essnm")
+    for slot, grade in enumerate(["extremely_similar", "similar", "similar", "not_similar", "marginally_similar"], 1):
+        grading.expect_grade(slot, grade)
+    grading.grade(2, "d")
+    grading.submit()
+
+    grading.expect_session_count(1)
+    grading.wait_for_task()
+    assert grading.assignment_id != first_assignment, "Enter must load the next task"
+    label = Label.objects.get(labeler=labeler)
+    assert label.assignment_id == first_assignment
+    assert label.answer == {"grades": ["extremely_similar", "did_not_load", "similar", "not_similar",
+                                       "marginally_similar"]}
+    assert label.guide_version == relevance_queue.guide_version
+    assert label.idempotency_key
+
+
+def test_enter_with_a_missing_grade_names_the_slot_and_stores_nothing(
+        live_server, browser_page, labeler, relevance_queue):
+    LoginPage(browser_page, live_server.url).sign_in("lena", PASSWORD)
+    grading = MyQueuesPage(browser_page).start(relevance_queue.pk)
+
+    grading.type_grades("ess")
+    grading.grade(5, "n")
+    grading.submit()
+
+    grading.expect_message("Slot 4 has no grade yet.")
+    grading.expect_marked_missing(4)
+    grading.expect_focused(4)
+    grading.expect_session_count(0)
+    assert Label.objects.count() == 0
+
+    grading.type_grades("m")
+    grading.submit()
+    grading.expect_session_count(1)
+    assert Label.objects.get(labeler=labeler).answer["grades"][3] == "marginally_similar"
+
+
+def test_guide_opens_with_question_mark_and_closes_with_escape(live_server, browser_page, labeler, relevance_queue):
+    LoginPage(browser_page, live_server.url).sign_in("lena", PASSWORD)
+    grading = MyQueuesPage(browser_page).start(relevance_queue.pk)
+    grading.open_guide()
+    expect(browser_page.get_by_test_id("guide-body")).to_contain_text("minor differences such as colour")
+    grading.type_grades("e")
+    grading.close_guide()
+    grading.expect_grade(1, "")
