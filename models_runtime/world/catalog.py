@@ -127,6 +127,7 @@ class ProductShape:
     dot_size: float  # 0..1
     pattern_scale: float  # 0..1: pattern repeats across the product
     pattern_phase: float  # 0..1
+    panel: int  # 0 none, 1/2: a colour-block panel in the second accent (yoke, toe cap, knee patch, ...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +233,7 @@ def generate_product(seed: int, product_id: int) -> Product:
         dot_size=u[34],
         pattern_scale=u[35],
         pattern_phase=u[36],
+        panel=int(u[37] * 3),
     )
     return Product(
         id=product_id,

@@ -136,6 +136,11 @@ def draw_tops(p: Product) -> list[Op]:
         (bx0, top + 0.2),
     ]
     ops.append(_poly(body))
+    if s.panel == 1:  # shoulder yoke
+        ops.append(_poly([(bx0 + shoulder_in, top), (bx1 - shoulder_in, top), (bx1, top + 0.13), (bx0, top + 0.13)], "accent2"))
+    elif s.panel == 2:  # chest band
+        y = top + 0.3 + 0.15 * s.pocket_y
+        ops.append(_rect(bx0, y, bx1, y + 0.07, "accent2"))
     if s.trim or variant == 2:
         band = 0.04 + 0.05 * s.trim_width
         ops.append(_poly([
@@ -172,6 +177,11 @@ def draw_coats(p: Product) -> list[Op]:
         (bx0 + 0.07, top), (bx1 - 0.07, top), (bx1, top + 0.18), (bx1 + flare, hem),
         (0.5, hem + curve), (bx0 - flare, hem), (bx0, top + 0.18),
     ]))
+    if s.panel == 1:  # contrast yoke
+        ops.append(_poly([(bx0 + 0.07, top), (bx1 - 0.07, top), (bx1, top + 0.12), (bx0, top + 0.12)], "accent2"))
+    elif s.panel == 2:  # contrast side panels
+        ops.append(_poly([(bx0, top + 0.3), (bx0 + 0.07, top + 0.3), (bx0 + 0.07 - flare, hem), (bx0 - flare, hem)], "accent2"))
+        ops.append(_poly([(bx1, top + 0.3), (bx1 - 0.07, top + 0.3), (bx1 - 0.07 + flare, hem), (bx1 + flare, hem)], "accent2"))
     ops.append(_line([(0.5, top + 0.1), (0.5, hem + curve)], "dark", 0.014))
     if variant in (0, 2):  # lapels
         depth = 0.22 + 0.12 * s.detail
@@ -223,6 +233,11 @@ def draw_dresses(p: Product) -> list[Op]:
         (bx0, top), (bx1, top), (bx1 - 0.03, waist), (0.5 + hem_half, hem), (0.5, hem + curve),
         (0.5 - hem_half, hem), (bx0 + 0.03, waist),
     ]))
+    if s.panel == 1:  # contrast bodice band
+        ops.append(_rect(bx0, top, bx1, top + 0.06, "accent2"))
+    elif s.panel == 2:  # contrast hem band
+        ops.append(_poly([(0.5 - hem_half * 0.93, hem - 0.08), (0.5 + hem_half * 0.93, hem - 0.08),
+                          (0.5 + hem_half, hem), (0.5, hem + curve), (0.5 - hem_half, hem)], "accent2"))
     if sleeves != 0:
         ops += _neckline(s.neckline if style != "shirt" else 2, 0.5, top, 0.07 + 0.02 * s.detail, 0.07)
     if style == "wrap":
@@ -255,6 +270,11 @@ def draw_skirts(p: Product) -> list[Op]:
                (0.5, 1.0 + curve), (0.5 - hem_half, 1.0)]),
         _rect(0.5 - waist_half, 0.0, 0.5 + waist_half, band, "accent" if s.trim else "dark"),
     ]
+    if s.panel == 1:  # contrast hem band
+        ops.append(_poly([(0.5 - hem_half * 0.9, 0.88), (0.5 + hem_half * 0.9, 0.88), (0.5 + hem_half, 1.0),
+                          (0.5, 1.0 + curve), (0.5 - hem_half, 1.0)], "accent2"))
+    elif s.panel == 2:  # contrast front panel
+        ops.append(_poly([(0.44, band), (0.56, band), (0.6, 1.0), (0.4, 1.0)], "accent2"))
     if variant == 2:
         pleats = 4 + s.buttons
         for k in range(1, pleats):
@@ -297,6 +317,14 @@ def draw_pants(p: Product) -> list[Op]:
         left[-1] = (0.5 - gap - hem_leg + 0.02, 1.0)
     right = [(1.0 - x, y) for x, y in left]
     ops = [_poly(left), _poly(right), _rect(0.0, 0.0, 1.0, band, "accent" if s.trim else "dark")]
+    if s.panel == 1:  # knee or hip patches
+        py = crotch + (1.0 - crotch) * 0.35 if p.category == "pants" else band + 0.08
+        ph = 0.12 if p.category == "pants" else 0.16
+        ops.append(_rect(0.5 - gap - hem_leg * 0.8, py, 0.5 - gap - hem_leg * 0.15, py + ph, "accent2"))
+        ops.append(_rect(0.5 + gap + hem_leg * 0.15, py, 0.5 + gap + hem_leg * 0.8, py + ph, "accent2"))
+    elif s.panel == 2:  # outer side panels
+        ops.append(_poly([(0.0, band), (0.08, band), (0.5 - gap - hem_leg + 0.08, 1.0), (0.5 - gap - hem_leg, 1.0)], "accent2"))
+        ops.append(_poly([(1.0, band), (0.92, band), (0.5 + gap + hem_leg - 0.08, 1.0), (0.5 + gap + hem_leg, 1.0)], "accent2"))
     ops.append(_line([(0.5, band), (0.5, crotch)], "dark", 0.014))
     if s.trim and variant == 3:  # side stripe
         ops.append(_line([(0.03, band), (0.5 - gap - hem_leg + 0.02, 0.98)], "accent", 0.03))
@@ -317,8 +345,16 @@ def draw_pants(p: Product) -> list[Op]:
         ops.append(_rect(0.5 - gap - hem_leg * 0.85, py, 0.5 - gap - 0.02, py + min(0.18, 0.9 - py), "main", "ink", 0.012))
     right_leg = s.emblem_x > 0.5
     ex0 = 0.56 if right_leg else 0.1
-    ops.append(_emblem_in(s, ex0, band + 0.04, ex0 + 0.34, max(crotch + 0.05, band + 0.25), 0.04, 0.08))
+    ops.append(_emblem_in(s, ex0, band + 0.04, ex0 + 0.34, max(crotch + 0.05, band + 0.3), 0.06, 0.1))
     return ops
+
+
+def _shoe_panel(s: ProductShape, toe_cap, heel_counter) -> list[Op]:
+    if s.panel == 1:
+        return [_poly(toe_cap, "accent2")]
+    if s.panel == 2:
+        return [_poly(heel_counter, "accent2")]
+    return []
 
 
 def draw_shoes(p: Product) -> list[Op]:
@@ -331,6 +367,8 @@ def draw_shoes(p: Product) -> list[Op]:
                  (1.0, 0.7), (1.0, 0.82)]
         ops.append(_poly(upper))
         ops.append(Op("ellipse", (0.05, 0.16, 0.3, 0.36), "dark", "dark"))
+        ops += _shoe_panel(s, [(0.78, 0.52), (0.86, 0.55), (1.0, 0.7), (1.0, 0.82), (0.74, 0.82)],
+                           [(0.02, 0.45), (0.16, 0.5), (0.18, 0.82), (0.02, 0.82)])
         ops.append(_rect(0.0, 0.8, 1.0, 1.0, sole, "ink"))
         laces = 3 + s.buttons % 3
         for k in range(laces):
@@ -346,6 +384,8 @@ def draw_shoes(p: Product) -> list[Op]:
         ops.append(_rect(0.0, 0.88, 1.0, 1.0, sole, "ink"))
         ops.append(_rect(0.05, 0.9, 0.25, 1.0, "ink", "ink"))
         ops.append(_rect(0.05, 0.0, 0.45, 0.06 + 0.06 * s.trim_width, "accent" if s.trim else "dark"))
+        ops += _shoe_panel(s, [(0.84, 0.62), (1.0, 0.74), (1.0, 0.88), (0.8, 0.88)],
+                           [(0.05, 0.55), (0.2, 0.55), (0.22, 0.88), (0.05, 0.88)])
         if s.strap:
             y = 0.3 + 0.15 * s.pocket_y
             ops.append(_rect(0.04, y, 0.47, y + 0.07, "dark", "ink"))
@@ -367,6 +407,8 @@ def draw_shoes(p: Product) -> list[Op]:
         ops.append(_poly([(0.02, 0.85), (0.02, 0.42), (0.3, 0.3 - 0.1 * s.heel), (0.6, 0.4), (0.88, 0.55),
                           (1.0, 0.72), (1.0, 0.85)]))
         ops.append(Op("ellipse", (0.08, 0.3, 0.4, 0.5), "dark", "dark"))
+        ops += _shoe_panel(s, [(0.8, 0.58), (0.88, 0.55), (1.0, 0.72), (1.0, 0.85), (0.76, 0.85)],
+                           [(0.02, 0.5), (0.16, 0.52), (0.18, 0.85), (0.02, 0.85)])
         ops.append(_rect(0.0, 0.84, 1.0, 1.0, sole, "ink"))
         ops.append(_poly([(0.45, 0.38), (0.75, 0.48), (0.72, 0.6), (0.42, 0.52)], "accent" if s.trim else "dark"))
         ops.append(_emblem_in(s, 0.12, 0.5, 0.42, 0.8, 0.05, 0.08))
@@ -402,6 +444,10 @@ def draw_handbags(p: Product) -> list[Op]:
         ops.append(_line([(0.12, body_top + 0.05), (0.5, 0.0), (0.88, body_top + 0.05)], strap_paint, 0.035))
         ops.append(_poly([(0.08, body_top), (0.92, body_top), (1.0, 0.7), (0.9, 0.94), (0.5, 1.0), (0.1, 0.94), (0.0, 0.7)]))
         ops.append(_line([(0.08, body_top + 0.06), (0.92, body_top + 0.06)], "dark", 0.02))
+    if s.panel == 1:  # contrast base
+        ops.append(_rect(0.14 if variant == 0 else 0.04, 0.86, 0.86 if variant == 0 else 0.96, 0.97, "accent2", "dark", 0.006))
+    elif s.panel == 2:  # contrast vertical band
+        ops.append(_rect(0.42, max(body_top, 0.45 if variant == 2 else body_top), 0.58, 0.97, "accent2", "dark", 0.006))
     if s.trim and variant != 2:
         ops.append(_rect(0.05, body_top + 0.0, 0.95, body_top + 0.05 + 0.04 * s.trim_width, "accent", "dark", 0.006))
     clasp_y = {0: body_top + 0.12, 1: body_top + 0.25 + 0.15 * s.pocket_y, 2: 0.45 + 0.2 * s.pocket_y, 3: body_top + 0.06}[variant]
