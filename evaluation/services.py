@@ -77,7 +77,8 @@ def model_version_register(*, kind: str, name: str, version_tag: str, checkpoint
 
     The checkpoint is loaded once to check that it is a models_runtime checkpoint of ``kind``; its
     own config (the architecture) is stored with ``config`` laid over it, so inference settings
-    such as a detector's ``score_threshold`` live with the version.
+    such as a detector's ``score_threshold`` (default: the checkpoint meta's, else 0.5) live with
+    the version.
     """
     if kind not in ModelKind.values:
         raise ModelVersionError(MODEL_KIND_UNKNOWN.format(kind=kind, kinds=", ".join(ModelKind.values)), "kind")
@@ -94,13 +95,17 @@ def model_version_register(*, kind: str, name: str, version_tag: str, checkpoint
         else:
             local = Path(checkpoint_path)
         try:
-            checkpoint_config, _, _ = load_checkpoint(local, kind=kind)
+            checkpoint_config, _, checkpoint_meta = load_checkpoint(local, kind=kind)
         except (CheckpointError, OSError, RuntimeError) as error:
             raise ModelVersionError(MODEL_CHECKPOINT_INVALID.format(kind=kind, reason=error), "checkpoint") from error
         stored_name = f"{kind}-{slugify(name)}-{slugify(version_tag)}.pt"
         with transaction.atomic(), open(local, "rb") as handle:
+            # A trained detector may carry its operating threshold (the F1-optimal one) in its meta.
+            inference = ({SCORE_THRESHOLD_CONFIG_KEY: checkpoint_meta[SCORE_THRESHOLD_CONFIG_KEY]}
+                         if kind == ModelKind.DETECTOR and SCORE_THRESHOLD_CONFIG_KEY in checkpoint_meta else {})
             version = ModelVersion(kind=kind, name=name, version_tag=version_tag,
-                                   config={**checkpoint_config, **(config or {})}, notes=notes, created_by=created_by)
+                                   config={**checkpoint_config, **inference, **(config or {})}, notes=notes,
+                                   created_by=created_by)
             version.checkpoint.save(stored_name, File(handle), save=False)
             try:
                 version.save()

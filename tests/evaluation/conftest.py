@@ -29,7 +29,7 @@ def untrained_checkpoints(tmp_path_factory):
     embedder = Embedder.from_config(TINY_EMBEDDER_CONFIG, device="cpu")
     return {
         "detector": save_checkpoint(folder / "detector.pt", kind="detector", config=detector.config,
-                                    state_dict=detector.model.state_dict()),
+                                    state_dict=detector.model.state_dict(), meta={"score_threshold": 0.0}),
         "embedder": save_checkpoint(folder / "embedder.pt", kind="embedder", config=embedder.config,
                                     state_dict=embedder.model.state_dict()),
     }
@@ -52,8 +52,7 @@ def tiny_world(db, media):
 @pytest.fixture
 def model_versions(db, media, untrained_checkpoints):
     detector = model_version_register(kind="detector", name="untrained", version_tag="V0",
-                                      checkpoint_path=untrained_checkpoints["detector"],
-                                      config={"score_threshold": 0.0}, notes="random weights")
+                                      checkpoint_path=untrained_checkpoints["detector"], notes="random weights")
     embedder = model_version_register(kind="embedder", name="untrained", version_tag="V0",
                                       checkpoint_path=untrained_checkpoints["embedder"], notes="random weights")
     return detector, embedder
