@@ -548,9 +548,10 @@ def draw_necklaces(p: Product) -> list[Op]:
     def curve(d, n=24):
         return [(0.02 + 0.96 * k / n, d * (1 - (2 * k / n - 1) ** 2)) for k in range(n + 1)]
 
-    ops = [_line(curve(depth), chain_paint, 0.03 if variant != 2 else 0.09)]
+    chain = 0.04 + 0.02 * s.trim_width
+    ops = [_line(curve(depth), chain_paint, chain if variant != 2 else 0.1)]
     if variant == 3:
-        ops.append(_line(curve(min(depth + 0.22, 0.85)), chain_paint, 0.03))
+        ops.append(_line(curve(min(depth + 0.22, 0.85)), chain_paint, chain))
     if variant == 1:
         beads = 7 + int(s.detail * 8)
         for k in range(beads):
@@ -559,7 +560,7 @@ def draw_necklaces(p: Product) -> list[Op]:
             r = 0.035 + 0.02 * s.width
             ops.append(_ellipse(x, y, r, r, "flat" if k % 2 == 0 or not s.trim else "accent", "dark"))
     if variant != 1:
-        r = 0.07 + 0.07 * s.emblem_size
+        r = 0.09 + 0.07 * s.emblem_size
         py = (min(depth + 0.22, 0.85) if variant == 3 else depth) + r
         ops.append(emblem(s.emblem_shape, 0.5, min(py, 1.0 - r * 1.2), r * 1.1, "flat", "dark"))
         ops.append(_ellipse(0.5, min(py, 1.0 - r * 1.2), r * 0.4, r * 0.4, "accent", None))

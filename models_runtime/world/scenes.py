@@ -118,7 +118,8 @@ def _full_body_layout(picker: _ProductPicker, rng: np.random.Generator, size: in
                 placements.append((lower, box(-half, 0.45, half, hem)))
         upper = picker.of("coats") if rng.random() < 0.3 else picker.of("tops")
         if upper is not None:
-            hem = 0.62 if upper.category == "coats" else 0.5
+            # A top ends just over the waistband, so the trousers keep most of their silhouette.
+            hem = 0.62 if upper.category == "coats" else 0.475
             placements.append((upper, box(-0.215, 0.15, 0.215, hem)))
     if shoes is not None:  # over the trouser hems, as worn
         placements.append((shoes, box(-0.19, 0.89, -0.005, 1.0)))
@@ -128,7 +129,9 @@ def _full_body_layout(picker: _ProductPicker, rng: np.random.Generator, size: in
         if bag is not None:
             h = 0.22
             w = min(0.3, h * natural_aspect(bag))
-            x0 = 0.17 if bag_side > 0 else -0.17 - w
+            # Sometimes held in front of the hip, partly covering the garments.
+            reach = rng.uniform(0.1, 0.17)
+            x0 = reach if bag_side > 0 else -reach - w
             placements.append((bag, box(x0, 0.42, x0 + w, 0.42 + h)))
     figure = ("full_body", cx, top, height)
     return placements, figure
@@ -179,14 +182,17 @@ def _flat_lay_layout(picker: _ProductPicker, rng: np.random.Generator, size: int
         p = picker.any()
         r, c = divmod(int(cell), cols)
         aspect = natural_aspect(p)
-        fill = rng.uniform(0.78, 0.95)
+        # Items may spill a little over their cell, so neighbours sometimes overlap.
+        fill = rng.uniform(0.8, 1.08)
         w = cell_w * fill
         h = w / aspect
         if h > cell_h * fill:
             h = cell_h * fill
             w = h * aspect
-        x0 = margin + c * cell_w + rng.uniform(0, cell_w - w)
-        y0 = margin + r * cell_h + rng.uniform(0, cell_h - h)
+        x0 = margin + c * cell_w + (cell_w - w) * rng.uniform(0.0, 1.0)
+        y0 = margin + r * cell_h + (cell_h - h) * rng.uniform(0.0, 1.0)
+        x0 = min(max(x0, 0.0), size - w)
+        y0 = min(max(y0, 0.0), size - h)
         placements.append((p, (x0, y0, x0 + w, y0 + h)))
     return placements, ("flat_lay",)
 
