@@ -24,15 +24,16 @@ from frontend import selectors
 from frontend.forms import EvalRunForm
 
 API_PREFIX = "/api/v1"
+# Grade -> (key, label, one-line reminder of the guide's definition, PRODUCT.md section 3).
 GRADE_KEYS = {
-    "extremely_similar": ("e", "Extremely similar"),
-    "similar": ("s", "Similar"),
-    "marginally_similar": ("m", "Marginally similar"),
-    "not_similar": ("n", "Not similar"),
-    "did_not_load": ("d", "Did not load"),
+    "extremely_similar": ("e", "Extremely similar", "almost the same item"),
+    "similar": ("s", "Similar", "minor differences, e.g. colour or shape"),
+    "marginally_similar": ("m", "Marginally similar", "same kind of item, clearly different"),
+    "not_similar": ("n", "Not similar", "a different item"),
+    "did_not_load": ("d", "Did not load", "the product image is missing or broken"),
 }
-GRADE_DEFINITIONS = [{"value": grade, "key": GRADE_KEYS[grade][0], "label": GRADE_KEYS[grade][1]}
-                     for grade in RELEVANCE_GRADES]
+GRADE_DEFINITIONS = [{"value": grade, "key": GRADE_KEYS[grade][0], "label": GRADE_KEYS[grade][1],
+                      "hint": GRADE_KEYS[grade][2]} for grade in RELEVANCE_GRADES]
 NO_WEB_EDITOR = "The web grader handles relevance queues; this queue holds {kind} tasks."
 
 

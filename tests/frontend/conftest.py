@@ -134,3 +134,81 @@ def browser_page(monkeypatch):
         yield page
         context.close()
         browser.close()
+
+
+# Grades both labelers give each query object of a judged run: (category, five grades).
+JUDGED_RUN_GRADES = [
+    ("dresses", ["extremely_similar", "similar", "similar", "not_similar", "not_similar"]),
+    ("dresses", ["extremely_similar", "extremely_similar", "similar", "marginally_similar", "did_not_load"]),
+    ("shoes", ["similar", "not_similar", "not_similar", "not_similar", "not_similar"]),
+    ("shoes", ["extremely_similar", "similar", "not_similar", "not_similar", "not_similar"]),
+]
+# By hand from JUDGED_RUN_GRADES: similar 3+3+1+2 of 20 slots, extremely similar 1+2+0+1, bad 2+2+4+3.
+JUDGED_RUN_SIMILAR_P_AT_5 = "45.0%"
+JUDGED_RUN_EXTREMELY_SIMILAR_P_AT_5 = "20.0%"
+JUDGED_RUN_BAD_RATE = "55.0%"
+
+
+@pytest.fixture
+def judged_run_create(db, engineer, pool):
+    """Build an evaluation run whose relevance tasks two labelers have graded, through the real
+    run, queue, claim and submit services; the query objects and candidates that GPU workers
+    would write are inserted directly (generation needs trained checkpoints)."""
+    from evaluation.models import Candidate, EvalRun, EvalRunStatus, ModelKind, ModelVersion, QueryObject
+    from evaluation.services import eval_run_create
+    from labeling.models import Category, Gender, ImageKind, Product, SceneSet
+    from labeling.services.images import image_store
+    from labeling.services.queue_engine import assignment_claim, label_submit
+    from labeling.services.world_import import taxonomy_import
+
+    taxonomy_import()
+    graders = [user_create(username=f"grader{i}", password=PASSWORD, role=Role.LABELER, pool=pool) for i in range(2)]
+    detector, _ = ModelVersion.objects.get_or_create(
+        kind=ModelKind.DETECTOR, name="frcnn-small", version_tag="V1",
+        defaults={"checkpoint": "checkpoints/detector.pt", "config": {"arch": "small"}})
+    scenes = [image_store(data=_png((40 * i, 90, 160), (256, 256)), kind=ImageKind.SCENE) for i in range(2)]
+    scene_set, _ = SceneSet.objects.get_or_create(name="test scenes")
+    scene_set.scenes.add(*scenes)
+    counter = iter(range(10_000))
+
+    def create(name: str, *, embedder_tag: str, grades=JUDGED_RUN_GRADES, baseline=None) -> EvalRun:
+        embedder, _ = ModelVersion.objects.get_or_create(
+            kind=ModelKind.EMBEDDER, name="multitask", version_tag=embedder_tag,
+            defaults={"checkpoint": f"checkpoints/embedder-{embedder_tag}.pt", "config": {"arch": "resnet18"}})
+        run = eval_run_create(created_by=engineer, name=name, scene_set=scene_set, detector=detector,
+                              embedder=embedder, replication=2, baseline=baseline, start_generation=False)
+        specs, query_objects = [], []
+        for ordinal, (category_slug, _) in enumerate(grades):
+            scene = scenes[ordinal % 2]
+            crop = image_store(data=_png((200, 30 * ordinal, 60), (80, 120)), kind=ImageKind.CROP)
+            products = []
+            for slot in range(5):
+                n = next(counter)
+                products.append(Product.objects.create(
+                    external_id=f"frontend-{n}", category=Category.objects.get(slug=category_slug),
+                    image=image_store(data=_png(CANDIDATE_COLOURS[slot], (64 + n % 32, 64)), kind=ImageKind.PRODUCT),
+                    gender=Gender.WOMEN, price=10, merchant="Test merchant"))
+            query_object = QueryObject.objects.create(run=run, scene=scene, ordinal=ordinal // 2,
+                                                      box=[20.0, 20.0, 120.0, 200.0], category=category_slug,
+                                                      score=0.9, crop=crop)
+            Candidate.objects.bulk_create([Candidate(query_object=query_object, rank=rank, product=product, distance=rank)
+                                           for rank, product in enumerate(products, 1)])
+            query_objects.append(query_object)
+            specs.append(TaskSpec(source_key=f"object:{query_object.pk}", payload={
+                "query_object": {"id": query_object.pk, "crop_url": crop.file.url, "scene_url": scene.file.url,
+                                 "box": query_object.box, "category": category_slug},
+                "candidates": [{"product_id": p.pk, "image_url": p.image.file.url, "category": category_slug}
+                               for p in products]}))
+        for query_object, task in zip(query_objects, tasks_create(queue=run.queue, specs=specs)):
+            query_object.task = task
+            query_object.save(update_fields=["task"])
+        grades_of_task = {query_object.task_id: answer for query_object, (_, answer) in zip(query_objects, grades)}
+        for grader in graders:
+            while (assignment := assignment_claim(queue=run.queue, labeler=grader)) is not None:
+                label_submit(assignment_id=assignment.pk, labeler=grader,
+                             answer={"grades": grades_of_task[assignment.task_id]})
+        EvalRun.objects.filter(pk=run.pk).update(status=EvalRunStatus.LABELING, scenes_done=len(scenes))
+        run.refresh_from_db()
+        return run
+
+    return create

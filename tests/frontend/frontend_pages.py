@@ -90,5 +90,17 @@ class GradingPage:
         expect(self.page.locator("#guide-overlay")).to_be_hidden()
 
 
+class RunPage:
+    def __init__(self, page: Page):
+        self.page = page
+
+    def expect_metric(self, key: str, value: str) -> None:
+        expect(self.page.get_by_test_id(f"metric-{key}").locator(".value")).to_have_text(value)
+
+    def expect_category_row(self, category: str, similar_p_at_5: str) -> None:
+        row = self.page.get_by_test_id("per-category").locator("tbody tr").filter(has_text=category)
+        expect(row.locator("td").nth(2)).to_contain_text(similar_p_at_5)
+
+
 def _has_word(word: str):
     return re.compile(rf"(^|\s){re.escape(word)}(\s|$)")

@@ -6,8 +6,9 @@ from playwright.sync_api import expect
 
 from labeling.models import Label
 
-from conftest import PASSWORD
-from frontend_pages import GradingPage, LoginPage, MyQueuesPage
+from conftest import (JUDGED_RUN_BAD_RATE, JUDGED_RUN_EXTREMELY_SIMILAR_P_AT_5, JUDGED_RUN_SIMILAR_P_AT_5,
+                      PASSWORD)
+from frontend_pages import LoginPage, MyQueuesPage, RunPage
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -64,3 +65,19 @@ def test_guide_opens_with_question_mark_and_closes_with_escape(live_server, brow
     grading.type_grades("e")
     grading.close_guide()
     grading.expect_grade(1, "")
+
+
+def test_engineer_opens_a_run_from_the_list_and_sees_its_metrics(live_server, browser_page, engineer,
+                                                                  judged_run_create):
+    run = judged_run_create("embedder V1.1", embedder_tag="V1.1")
+    LoginPage(browser_page, live_server.url).sign_in("erik", PASSWORD)
+    expect(browser_page).to_have_url(f"{live_server.url}/runs/")
+    browser_page.get_by_test_id(f"run-{run.pk}").get_by_role("link", name=run.name).click()
+
+    run_page = RunPage(browser_page)
+    run_page.expect_metric("similar_p_at_5", JUDGED_RUN_SIMILAR_P_AT_5)
+    run_page.expect_metric("extremely_similar_p_at_5", JUDGED_RUN_EXTREMELY_SIMILAR_P_AT_5)
+    run_page.expect_metric("bad_rate", JUDGED_RUN_BAD_RATE)
+    run_page.expect_category_row("dresses", "60.0%")
+    run_page.expect_category_row("shoes", "30.0%")
+    expect(browser_page.get_by_test_id("run-queue-link")).to_contain_text(run.queue.name)

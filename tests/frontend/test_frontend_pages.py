@@ -10,7 +10,8 @@ from labeling.models import Image, ImageKind, Pool, PoolKind, Role, SceneSet
 from labeling.permissions import ROLE_REQUIRED_MESSAGE
 from labeling.services.users import user_create
 
-from conftest import PASSWORD
+from conftest import (JUDGED_RUN_BAD_RATE, JUDGED_RUN_EXTREMELY_SIMILAR_P_AT_5, JUDGED_RUN_GRADES,
+                      JUDGED_RUN_SIMILAR_P_AT_5, PASSWORD)
 
 ENGINEER_PAGES = ["frontend:eval-run-list", "frontend:eval-run-new", "frontend:model-version-list"]
 STAFF_PAGES = ["frontend:expert-overview"]
@@ -175,3 +176,33 @@ def test_guide_markdown_escapes_html_before_adding_markup():
     assert "<li><strong>bold</strong> item</li>" in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
     assert "<p>plain <code>code</code></p>" in html
+
+
+def test_run_page_shows_the_metrics_of_the_labels_stored(signed_in, engineer, judged_run_create):
+    run = judged_run_create("embedder V1.1", embedder_tag="V1.1")
+    body = signed_in(engineer).get(reverse("frontend:eval-run-detail", args=[run.pk])).content.decode()
+    assert JUDGED_RUN_SIMILAR_P_AT_5 in body
+    assert JUDGED_RUN_EXTREMELY_SIMILAR_P_AT_5 in body
+    assert JUDGED_RUN_BAD_RATE in body
+    assert "4 of 4 query objects judged" in body
+    assert "8 / 8 labels" in body, "4 tasks x replication 2, no golden tasks"
+
+
+def test_run_page_shows_relative_gains_over_its_baseline(signed_in, engineer, judged_run_create):
+    baseline_grades = [(category, ["similar", "not_similar", "not_similar", "not_similar", "not_similar"])
+                       for category, _ in JUDGED_RUN_GRADES]
+    baseline = judged_run_create("embedder V1", embedder_tag="V1", grades=baseline_grades)
+    run = judged_run_create("embedder V1.1", embedder_tag="V1.1", baseline=baseline)
+    body = signed_in(engineer).get(reverse("frontend:eval-run-detail", args=[run.pk])).content.decode()
+    # Similar P@5: baseline 4/20, run 9/20, gain (0.45 - 0.2) / 0.2 = +125%.
+    assert "+125.0% vs baseline" in body
+
+
+def test_run_list_page_query_count_does_not_grow_with_label_count(signed_in, engineer, judged_run_create,
+                                                                   django_assert_max_num_queries):
+    judged_run_create("embedder V1.1", embedder_tag="V1.1")
+    client = signed_in(engineer)
+    with django_assert_max_num_queries(20):
+        response = client.get(reverse("frontend:eval-run-list"))
+    assert response.status_code == 200
+    assert JUDGED_RUN_SIMILAR_P_AT_5 in response.content.decode()

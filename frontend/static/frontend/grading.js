@@ -32,6 +32,7 @@
     candidates: document.getElementById("candidates"),
     template: document.getElementById("candidate-template"),
     message: document.getElementById("grader-message"),
+    gradedCount: document.getElementById("graded-count"),
     sessionCount: document.getElementById("session-count"),
     remaining: document.getElementById("queue-remaining"),
     lease: document.getElementById("lease"),
@@ -153,6 +154,8 @@
 
   function paint() {
     const cards = el.candidates.children;
+    const graded = state.grades.filter(Boolean).length;
+    el.gradedCount.textContent = state.grades.length ? graded + " of " + state.grades.length + " graded" : "";
     for (let i = 0; i < cards.length; i++) {
       const card = cards[i];
       const grade = state.grades[i];
