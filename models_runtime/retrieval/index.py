@@ -203,7 +203,8 @@ class BinaryIndex:
         if queries.ndim != 2 or queries.shape[1] != self.n_bytes:
             raise ValueError(MESSAGE_CODES_SHAPE.format(n_bytes=self.n_bytes, n_bits=self.n_bits,
                                                         shape=queries.shape))
-        query = self.parse(restrict) if isinstance(restrict, str) else restrict
+        # a Query parsed elsewhere may name fields this index lacks: check it against this index
+        query = None if restrict is None else self.parse(restrict if isinstance(restrict, str) else restrict.text)
         self._consolidate()
         query_words = queries.view(np.uint64)
         n_queries = queries.shape[0]

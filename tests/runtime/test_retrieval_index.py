@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from models_runtime.retrieval import BinaryIndex, QuerySyntaxError
+from models_runtime.retrieval import BinaryIndex, QuerySyntaxError, parse_query
 from models_runtime.retrieval.index import (MESSAGE_DUPLICATE_IDS, MESSAGE_FIELD_SET, MESSAGE_NO_CATEGORY,
                                             PADDING_DISTANCE, PADDING_ID)
 from models_runtime.retrieval.query import MESSAGE_UNKNOWN_FIELD
@@ -194,10 +194,11 @@ def test_codes_of_other_widths_use_the_generic_kernel():
 def test_search_rejects_unknown_fields_with_the_position():
     ids, codes, fields = make_catalogue(10, 50)
     index = build_index(ids, codes, fields)
-    with pytest.raises(QuerySyntaxError) as raised:
-        index.search(codes[:1], restrict="category:tops AND colour:red")
-    assert str(raised.value) == MESSAGE_UNKNOWN_FIELD.format(
-        position=18, field="colour", known="category, gender, merchant, price")
+    for restriction in ("category:tops AND colour:red", parse_query("category:tops AND colour:red")):
+        with pytest.raises(QuerySyntaxError) as raised:
+            index.search(codes[:1], restrict=restriction)
+        assert str(raised.value) == MESSAGE_UNKNOWN_FIELD.format(
+            position=18, field="colour", known="category, gender, merchant, price")
 
 
 def test_add_rejects_missing_category_changed_fields_and_duplicate_ids_without_changing_the_index():
