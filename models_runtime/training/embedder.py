@@ -236,11 +236,11 @@ def multitask_loss(model: EmbeddingModel, embeddings: torch.Tensor, batch: dict[
     return total, {name: float(value.detach()) for name, value in parts.items()}
 
 
-def _learning_rate(step: int, steps: int, base: float, warmup: int) -> float:
+def _learning_rate(step: int, progress: float, base: float, warmup: int) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine decay over ``progress`` in [0, 1]."""
     if step < warmup:
         return base * (step + 1) / warmup
-    progress = (step - warmup) / max(1, steps - warmup)
-    return base * 0.5 * (1 + math.cos(math.pi * progress))
+    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 def _optimizer(model: torch.nn.Module, training: dict[str, Any]) -> torch.optim.Optimizer:
@@ -274,7 +274,9 @@ def train_embedder(*, manifest: str | Path, images_dir: str | Path, out: str | P
     """Train an embedder on a matching manifest; save it to ``out`` (float16) with a JSON record.
 
     ``training_overrides`` override ``DEFAULT_TRAINING`` (``steps``, ``batch_size``, ``lr``, ...).
-    ``max_seconds`` stops early (the cosine schedule still spans ``steps``), for wall-time budgets.
+    ``max_seconds`` is a wall-time budget (crop preparation included): the learning-rate schedule
+    then follows whichever of steps and seconds is further along, so a run on a busy machine still
+    anneals fully before it stops. Seeded runs are identical only when the step budget binds.
     """
     training = {**DEFAULT_TRAINING, **training_overrides}
     seed_everything(seed)
@@ -297,10 +299,17 @@ def train_embedder(*, manifest: str | Path, images_dir: str | Path, out: str | P
     timer = StepTimer()
     history: list[dict[str, Any]] = []
     steps_done = 0
-    for step in range(int(training["steps"])):
-        if max_seconds is not None and time.perf_counter() - started > max_seconds:
-            break
-        lr = _learning_rate(step, int(training["steps"]), float(training["lr"]), int(training["warmup_steps"]))
+    steps = int(training["steps"])
+    warmup = int(training["warmup_steps"])
+    train_started = time.perf_counter()
+    for step in range(steps):
+        schedule_position = (step - warmup) / max(1, steps - warmup)
+        if max_seconds is not None:
+            budget = max(1e-9, max_seconds - prepare_seconds)
+            schedule_position = max(schedule_position, (time.perf_counter() - train_started) / budget)
+            if schedule_position >= 1.0:
+                break
+        lr = _learning_rate(step, schedule_position, float(training["lr"]), warmup)
         for group in optimizer.param_groups:
             group["lr"] = lr
         index = torch.randint(len(crops), (int(training["batch_size"]),), generator=generator)
@@ -322,12 +331,17 @@ def train_embedder(*, manifest: str | Path, images_dir: str | Path, out: str | P
         optimizer.step()
         seconds_per_step = timer.tick()
         steps_done = step + 1
-        if step % int(training["log_every"]) == 0 or steps_done == int(training["steps"]):
-            event = {"step": steps_done, "steps": int(training["steps"]), "loss": float(loss.detach()),
-                     **parts, "lr": lr, "s_per_step": seconds_per_step}
+        event = {"step": steps_done, "steps": steps, "loss": float(loss.detach()),
+                 **parts, "lr": lr, "s_per_step": seconds_per_step}
+        if step % int(training["log_every"]) == 0 or steps_done == steps:
             history.append(event)
             if progress is not None:
                 progress(event)
+    if steps_done and history[-1]["step"] != steps_done:
+        # Stopped by the time budget between two progress lines: keep the final state on record.
+        history.append(event)
+        if progress is not None:
+            progress(event)
 
     model.eval()
     wall_seconds = time.perf_counter() - started

@@ -18,6 +18,7 @@ from models_runtime.embedder import (
     build_embedder,
 )
 from models_runtime.training.embedder import (
+    DEFAULT_TRAINING,
     ERROR_UNKNOWN_ATTRIBUTE_VALUE,
     ERROR_UNKNOWN_CATEGORY,
     augment,
@@ -252,3 +253,17 @@ def test_checkpoint_round_trip_gives_the_same_embeddings(tiny_manifest, tmp_path
 def test_manifest_loader_reads_json_lines(tiny_manifest):
     manifest, _, records = tiny_manifest
     assert load_manifest(manifest) == records
+
+
+def test_time_budget_stops_training_and_records_the_last_step(tiny_manifest, one_torch_thread):
+    manifest, root, _ = tiny_manifest
+    events = []
+    result = train_embedder(manifest=manifest, images_dir=root, config=TINY_CONFIG, seed=0,
+                            progress=events.append, steps=100_000, batch_size=8, log_every=1000, warmup_steps=2,
+                            max_seconds=3.0, device="cpu")
+    steps_done = result.record["steps_done"]
+    assert 0 < steps_done < 100_000
+    assert events[-1]["step"] == steps_done
+    assert result.record["history"][-1]["step"] == steps_done
+    # The schedule follows the clock: by the end the learning rate has annealed towards zero.
+    assert events[-1]["lr"] < 0.1 * DEFAULT_TRAINING["lr"]
