@@ -107,7 +107,7 @@ def _own_live_lease(*, queue: Queue, labeler: User, now: datetime) -> Assignment
         .first()
     )
     if lease is not None:
-        lease.queue = queue
+        lease.queue = lease.task.queue = queue
     return lease
 
 
@@ -124,6 +124,7 @@ def queue_check_open(*, queue: Queue, labeler: User) -> None:
 
 
 def _lease_create(*, queue: Queue, task: Task, labeler: User, now: datetime) -> Assignment:
+    task.queue = queue  # the caller serializes the task's kind; spare that query
     return Assignment.objects.create(
         task=task, queue=queue, labeler=labeler, state=AssignmentState.ACTIVE,
         expires_at=now + timedelta(seconds=queue.lease_seconds),

@@ -62,3 +62,22 @@ def test_submit_with_idempotency_key_runs_a_constant_number_of_queries(busy_queu
     lease = assignment_claim(queue=busy_queue, labeler=labeler)
     with django_assert_num_queries(SUBMIT_WITH_KEY_QUERIES):
         label_submit(assignment_id=lease.pk, labeler=labeler, answer=GOOD_RELEVANCE_ANSWER, idempotency_key="k")
+
+
+# Over HTTP, loading the queue by id comes first; serializing the lease costs nothing more.
+CLAIM_HTTP_QUERIES = 1 + CLAIM_QUERIES
+SUBMIT_HTTP_QUERIES = SUBMIT_WITH_KEY_QUERIES
+
+
+def test_claim_and_submit_over_http_run_a_constant_number_of_queries(busy_queue, make_user, django_assert_num_queries):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(make_user(Role.LABELER))
+    with django_assert_num_queries(CLAIM_HTTP_QUERIES):
+        response = client.post(f"/api/v1/queues/{busy_queue.pk}/claim")
+    assignment_id = response.json()["assignment"]["id"]
+    with django_assert_num_queries(SUBMIT_HTTP_QUERIES):
+        response = client.post(f"/api/v1/assignments/{assignment_id}/submit", {"answer": GOOD_RELEVANCE_ANSWER},
+                               format="json", headers={"Idempotency-Key": "k"})
+    assert response.status_code == 201
