@@ -121,6 +121,9 @@ def model_version_list(request):
 # -- evaluation runs (engineers) ------------------------------------------------------------------
 
 RUNS_PER_PAGE = 20
+GAIN_NO_SHARED_SCENES = "No scene is judged in both this run and the baseline yet."
+GAIN_BASELINE_ZERO = "The baseline scores 0 here, so a relative gain is undefined."
+GAIN_NOT_JUDGED = "This run has no judged slots on the shared scenes yet."
 METRIC_LABELS = (
     ("similar_p_at_5", "Similar P@5", False),
     ("extremely_similar_p_at_5", "Extremely Similar P@5", False),
@@ -146,6 +149,15 @@ def _gain_view(gain: dict | None, *, lower_is_better: bool) -> dict | None:
         shaped["better"] = (gain["gain"] < 0) if lower_is_better else (gain["gain"] >= 0)
     if gain.get("ci"):
         shaped["ci_text"] = f"{_signed_percent(gain['ci'][0])} to {_signed_percent(gain['ci'][1])}"
+    if gain.get("p_value") is not None:
+        # A bootstrap p-value is only resolved to 1/n_bootstrap; "0.000" would overclaim.
+        shaped["p_text"] = "p<0.001" if gain["p_value"] < 0.001 else f"p={gain['p_value']:.3f}"
+    if not gain.get("n_shared_scenes"):
+        shaped["missing_reason"] = GAIN_NO_SHARED_SCENES
+    elif not gain.get("baseline"):
+        shaped["missing_reason"] = GAIN_BASELINE_ZERO
+    else:
+        shaped["missing_reason"] = GAIN_NOT_JUDGED
     return shaped
 
 

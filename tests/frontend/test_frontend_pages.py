@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from evaluation.models import EvalRun, EvalRunStatus, ModelKind, ModelVersion
 from frontend.templatetags.frontend_tags import guide_markdown
+from frontend.views import GAIN_BASELINE_ZERO
 from labeling.models import Image, ImageKind, Pool, PoolKind, Role, SceneSet
 from labeling.permissions import ROLE_REQUIRED_MESSAGE
 from labeling.services.users import user_create
@@ -196,6 +197,8 @@ def test_run_page_shows_relative_gains_over_its_baseline(signed_in, engineer, ju
     body = signed_in(engineer).get(reverse("frontend:eval-run-detail", args=[run.pk])).content.decode()
     # Similar P@5: baseline 4/20, run 9/20, gain (0.45 - 0.2) / 0.2 = +125%.
     assert "+125.0% vs baseline" in body
+    # The baseline has no extremely similar slot at all: no relative gain can be stated.
+    assert GAIN_BASELINE_ZERO in body
 
 
 def test_run_list_page_query_count_does_not_grow_with_label_count(signed_in, engineer, judged_run_create,

@@ -44,3 +44,22 @@ def test_screens(live_server, browser_page, labeler, pool, relevance_guide_versi
     browser_page.screenshot(path="/tmp/shot_grading_missing.png")
     g.open_guide()
     browser_page.screenshot(path="/tmp/shot_guide.png")
+
+
+def test_screens_runs(live_server, browser_page, engineer, judged_run_create):
+    from conftest import JUDGED_RUN_GRADES
+    baseline_grades = [(c, ["similar", "not_similar", "marginally_similar", "not_similar", "not_similar"]) for c, _ in JUDGED_RUN_GRADES]
+    baseline = judged_run_create("Embedder V1 baseline", embedder_tag="V1", grades=baseline_grades)
+    run = judged_run_create("Embedder V1.1, category restriction on", embedder_tag="V1.1", baseline=baseline)
+    LoginPage(browser_page, live_server.url).sign_in("erik", PASSWORD)
+    browser_page.screenshot(path="/tmp/shot_runs.png", full_page=True)
+    browser_page.goto(f"{live_server.url}/runs/{run.pk}/")
+    browser_page.screenshot(path="/tmp/shot_run.png", full_page=True)
+    browser_page.goto(f"{live_server.url}/runs/new/")
+    browser_page.screenshot(path="/tmp/shot_run_new.png", full_page=True)
+    browser_page.goto(f"{live_server.url}/models/")
+    browser_page.screenshot(path="/tmp/shot_models.png", full_page=True)
+    browser_page.goto(f"{live_server.url}/overview/")
+    browser_page.screenshot(path="/tmp/shot_overview.png", full_page=True)
+    browser_page.goto(f"{live_server.url}/queues/")
+    browser_page.screenshot(path="/tmp/shot_403.png", full_page=True)
