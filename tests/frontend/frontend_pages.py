@@ -75,6 +75,15 @@ class GradingPage:
     def submit(self) -> None:
         self.page.keyboard.press("Enter")
 
+    def skip(self) -> None:
+        assignment_id = self.root.get_attribute("data-assignment-id")
+        self.page.keyboard.press("k")
+        expect(self.root).not_to_have_attribute("data-assignment-id", assignment_id)
+
+    def expect_empty(self) -> None:
+        expect(self.root).to_have_attribute("data-mode", "empty")
+        expect(self.page.get_by_test_id("grader-empty")).to_be_visible()
+
     def expect_message(self, text: str) -> None:
         expect(self.page.get_by_test_id("grader-message")).to_have_text(text)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from labeling.models import Label
+from labeling.models import Assignment, AssignmentState, Label
 
 from conftest import (JUDGED_RUN_BAD_RATE, JUDGED_RUN_EXTREMELY_SIMILAR_P_AT_5, JUDGED_RUN_SIMILAR_P_AT_5,
                       PASSWORD)
@@ -81,3 +81,45 @@ def test_engineer_opens_a_run_from_the_list_and_sees_its_metrics(live_server, br
     run_page.expect_category_row("dresses", "60.0%")
     run_page.expect_category_row("shoes", "30.0%")
     expect(browser_page.get_by_test_id("run-queue-link")).to_contain_text(run.queue.name)
+
+
+def test_a_submit_whose_answer_is_lost_on_the_way_back_is_retried_with_the_same_key_and_stored_once(
+        live_server, browser_page, labeler, relevance_queue):
+    LoginPage(browser_page, live_server.url).sign_in("lena", PASSWORD)
+    grading = MyQueuesPage(browser_page).start(relevance_queue.pk)
+    sent_keys: list[str] = []
+
+    def lose_the_first_answer(route):
+        sent_keys.append(route.request.headers["idempotency-key"])
+        # The server stores the label, then the connection drops before the browser sees the answer.
+        route.fetch()
+        if len(sent_keys) == 1:
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    browser_page.route("**/api/v1/assignments/*/submit", lose_the_first_answer)
+    grading.type_grades("essnm")
+    grading.submit()
+
+    grading.expect_session_count(1)
+    assert len(sent_keys) == 2 and sent_keys[0] == sent_keys[1]
+    label = Label.objects.get(labeler=labeler)
+    assert label.idempotency_key == sent_keys[0]
+    assert label.answer["grades"] == ["extremely_similar", "similar", "similar", "not_similar", "marginally_similar"]
+
+
+def test_k_skips_a_task_and_the_page_says_when_nothing_is_left(live_server, browser_page, labeler, relevance_queue):
+    LoginPage(browser_page, live_server.url).sign_in("lena", PASSWORD)
+    grading = MyQueuesPage(browser_page).start(relevance_queue.pk)
+    skipped_assignment = grading.assignment_id
+
+    grading.skip()
+    grading.wait_for_task()
+    assert grading.assignment_id != skipped_assignment
+    grading.type_grades("nnnnn")
+    grading.submit()
+
+    grading.expect_empty()
+    assert Assignment.objects.get(pk=skipped_assignment).state == AssignmentState.SKIPPED
+    assert Label.objects.filter(labeler=labeler).count() == 1

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 from django.urls import reverse
+from django.utils.html import escape
 
 from evaluation.models import EvalRun, EvalRunStatus, ModelKind, ModelVersion
 from frontend.templatetags.frontend_tags import guide_markdown
@@ -209,3 +210,31 @@ def test_run_list_page_query_count_does_not_grow_with_label_count(signed_in, eng
         response = client.get(reverse("frontend:eval-run-list"))
     assert response.status_code == 200
     assert JUDGED_RUN_SIMILAR_P_AT_5 in response.content.decode()
+
+
+def test_new_run_form_starts_a_run_through_the_service(signed_in, engineer, eval_run):
+    client = signed_in(engineer)
+    response = client.post(reverse("frontend:eval-run-new"), {
+        "name": "embedder V1.1, gender on", "scene_set": eval_run.scene_set_id, "detector": eval_run.detector_id,
+        "embedder": eval_run.embedder_id, "restrict_category": "on", "restrict_gender": "on", "replication": 2,
+        "golden_rate": 0.1, "baseline": eval_run.pk,
+    })
+    run = EvalRun.objects.get(name="embedder V1.1, gender on")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("frontend:eval-run-detail", args=[run.pk])
+    assert (run.restrict_category, run.restrict_gender, run.replication, run.golden_rate) == (True, True, 2, 0.1)
+    assert run.baseline == eval_run and run.created_by == engineer
+    assert run.queue is not None and run.queue.replication == 2
+
+
+def test_new_run_form_shows_the_services_refusal_beside_the_field(signed_in, engineer, eval_run):
+    from evaluation.services import RUN_SCENE_SET_EMPTY
+
+    empty_set = SceneSet.objects.create(name="empty scenes")
+    response = signed_in(engineer).post(reverse("frontend:eval-run-new"), {
+        "name": "nothing to see", "scene_set": empty_set.pk, "detector": eval_run.detector_id,
+        "embedder": eval_run.embedder_id, "replication": 3, "golden_rate": 0,
+    })
+    assert response.status_code == 200
+    assert escape(RUN_SCENE_SET_EMPTY.format(name="empty scenes")) in response.content.decode()
+    assert not EvalRun.objects.filter(name="nothing to see").exists()
