@@ -302,10 +302,11 @@ def _scene_write(*, run: EvalRun, scene: Image, detected: list[DetectedObject], 
     """
     truth_raw = scene_truth_read(sha256=scene.sha256) if run.golden_rate > 0 else None
     truth = _GoldenTruth(int(truth_raw["world_seed"]), truth_raw["objects"]) if truth_raw else None
-    crops = images_store(items=[(image_png_bytes(found.crop), ImageKind.CROP) for found in detected])
+    crop_pngs = [(image_png_bytes(found.crop), ImageKind.CROP) for found in detected]
     try:
         with transaction.atomic():
             EvalRunScene.objects.create(run=run, scene=scene, objects_found=len(detected))
+            crops = images_store(items=crop_pngs)
             query_objects = QueryObject.objects.bulk_create([
                 QueryObject(run=run, scene=scene, ordinal=ordinal, box=[float(v) for v in found.box],
                             category=found.category, score=float(found.score), gender=found.gender, crop=crop)

@@ -107,6 +107,22 @@ def test_run_list_is_paginated_and_shows_progress(engineer, generated_run):
     assert body["results"][0]["status"] == EvalRunStatus.LABELING
 
 
+def test_run_list_query_count_does_not_grow_with_the_runs(engineer, generated_run, tiny_world, model_versions):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_for(engineer)
+    with CaptureQueriesContext(connection) as one_run:
+        assert client.get("/api/v1/eval-runs").status_code == 200
+    detector, embedder = model_versions
+    for name in ("second", "third"):
+        services.eval_run_create(created_by=engineer, name=name, detector=detector, embedder=embedder,
+                                 scene_set=SceneSet.objects.get(pk=tiny_world.scene_set_id), start_generation=False)
+    with CaptureQueriesContext(connection) as three_runs:
+        assert client.get("/api/v1/eval-runs").json()["count"] == 3
+    assert len(three_runs.captured_queries) == len(one_run.captured_queries)
+
+
 def submit_all(run, labeler, grade_of_slot):
     while (assignment := assignment_claim(queue=run.queue, labeler=labeler)) is not None:
         n = len(assignment.task.payload["candidates"])
