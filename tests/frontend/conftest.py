@@ -10,10 +10,16 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import Image as PILImage
 
-from labeling.models import Guide, GuideVersion, Pool, PoolKind, Role, TaskKind
+from evaluation.models import Candidate, EvalRun, EvalRunStatus, ModelKind, ModelVersion, QueryObject
+from evaluation.services import eval_run_create
+from labeling.models import (Category, Gender, Guide, GuideVersion, Image, ImageKind, Pool, PoolKind, Product, Role,
+                             SceneSet, TaskKind)
+from labeling.services.images import image_store
+from labeling.services.queue_engine import assignment_claim, label_submit
 from labeling.services.queues import queue_create
 from labeling.services.tasks import TaskSpec, tasks_create
 from labeling.services.users import user_create
+from labeling.services.world_import import taxonomy_import
 
 PASSWORD = "correct horse battery staple"
 GUIDE_BODY = """# Grading relevance
@@ -136,6 +142,20 @@ def browser_page(monkeypatch):
         browser.close()
 
 
+@pytest.fixture
+def eval_run(db, engineer):
+    """A run still generating (0 of 1 scenes), with hand-made model versions: pages only read them."""
+    scene = Image.objects.create(sha256="a" * 64, file="images/scene.png", width=256, height=256, kind=ImageKind.SCENE)
+    scene_set = SceneSet.objects.create(name="test scenes")
+    scene_set.scenes.add(scene)
+    detector = ModelVersion.objects.create(kind=ModelKind.DETECTOR, name="frcnn-small", version_tag="V1",
+                                           checkpoint="checkpoints/detector.pt", config={"arch": "small"})
+    embedder = ModelVersion.objects.create(kind=ModelKind.EMBEDDER, name="multitask", version_tag="V1.1",
+                                           checkpoint="checkpoints/embedder.pt", config={"arch": "resnet18"})
+    return EvalRun.objects.create(name="embedder V1.1", scene_set=scene_set, detector=detector, embedder=embedder,
+                                  status=EvalRunStatus.GENERATING, scenes_total=1, created_by=engineer)
+
+
 # Grades both labelers give each query object of a judged run: (category, five grades).
 JUDGED_RUN_GRADES = [
     ("dresses", ["extremely_similar", "similar", "similar", "not_similar", "not_similar"]),
@@ -154,13 +174,6 @@ def judged_run_create(db, engineer, pool):
     """Build an evaluation run whose relevance tasks two labelers have graded, through the real
     run, queue, claim and submit services; the query objects and candidates that GPU workers
     would write are inserted directly (generation needs trained checkpoints)."""
-    from evaluation.models import Candidate, EvalRun, EvalRunStatus, ModelKind, ModelVersion, QueryObject
-    from evaluation.services import eval_run_create
-    from labeling.models import Category, Gender, ImageKind, Product, SceneSet
-    from labeling.services.images import image_store
-    from labeling.services.queue_engine import assignment_claim, label_submit
-    from labeling.services.world_import import taxonomy_import
-
     taxonomy_import()
     graders = [user_create(username=f"grader{i}", password=PASSWORD, role=Role.LABELER, pool=pool) for i in range(2)]
     detector, _ = ModelVersion.objects.get_or_create(

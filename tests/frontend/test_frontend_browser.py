@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from evaluation.models import EvalRun, EvalRunStatus
 from labeling.models import Assignment, AssignmentState, Label
 
 from conftest import (JUDGED_RUN_BAD_RATE, JUDGED_RUN_EXTREMELY_SIMILAR_P_AT_5, JUDGED_RUN_SIMILAR_P_AT_5,
@@ -123,3 +124,17 @@ def test_k_skips_a_task_and_the_page_says_when_nothing_is_left(live_server, brow
     grading.expect_empty()
     assert Assignment.objects.get(pk=skipped_assignment).state == AssignmentState.SKIPPED
     assert Label.objects.filter(labeler=labeler).count() == 1
+
+
+def test_run_page_moves_its_progress_bar_while_the_run_generates(live_server, browser_page, engineer, eval_run):
+    EvalRun.objects.filter(pk=eval_run.pk).update(scenes_total=2)
+    LoginPage(browser_page, live_server.url).sign_in("erik", PASSWORD)
+    browser_page.goto(f"{live_server.url}/runs/{eval_run.pk}/")
+    expect(browser_page.get_by_test_id("scene-count")).to_have_text("0 / 2")
+
+    EvalRun.objects.filter(pk=eval_run.pk).update(scenes_done=1)
+    expect(browser_page.get_by_test_id("scene-count")).to_have_text("1 / 2")
+
+    EvalRun.objects.filter(pk=eval_run.pk).update(scenes_done=2, status=EvalRunStatus.LABELING)
+    expect(browser_page.get_by_test_id("run-status")).to_have_text("Labeling")
+    expect(browser_page.get_by_test_id("scene-count")).to_have_text("2 / 2")

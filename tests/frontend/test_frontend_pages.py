@@ -5,10 +5,10 @@ import pytest
 from django.urls import reverse
 from django.utils.html import escape
 
-from evaluation.models import EvalRun, EvalRunStatus, ModelKind, ModelVersion
+from evaluation.models import EvalRun
 from frontend.templatetags.frontend_tags import guide_markdown
 from frontend.views import GAIN_BASELINE_ZERO
-from labeling.models import Image, ImageKind, Pool, PoolKind, Role, SceneSet
+from labeling.models import Pool, PoolKind, Role, SceneSet
 from labeling.permissions import ROLE_REQUIRED_MESSAGE
 from labeling.services.users import user_create
 
@@ -27,19 +27,6 @@ def signed_in(client):
         return client
 
     return sign_in
-
-
-@pytest.fixture
-def eval_run(db, engineer):
-    scene = Image.objects.create(sha256="a" * 64, file="images/scene.png", width=256, height=256, kind=ImageKind.SCENE)
-    scene_set = SceneSet.objects.create(name="test scenes")
-    scene_set.scenes.add(scene)
-    detector = ModelVersion.objects.create(kind=ModelKind.DETECTOR, name="frcnn-small", version_tag="V1",
-                                           checkpoint="checkpoints/detector.pt", config={"arch": "small"})
-    embedder = ModelVersion.objects.create(kind=ModelKind.EMBEDDER, name="multitask", version_tag="V1.1",
-                                           checkpoint="checkpoints/embedder.pt", config={"arch": "resnet18"})
-    return EvalRun.objects.create(name="embedder V1.1", scene_set=scene_set, detector=detector, embedder=embedder,
-                                  status=EvalRunStatus.GENERATING, scenes_total=1, created_by=engineer)
 
 
 @pytest.mark.django_db

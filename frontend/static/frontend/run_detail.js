@@ -14,10 +14,10 @@
   async function poll() {
     try {
       const { data } = await window.ShopApi.get(panel.dataset.statusUrl);
-      const run = data && (data.run || data);
-      if (!run) return;
-      const total = run.scenes_total || 0;
-      const done = run.scenes_done || 0;
+      const run = data || {};
+      const progress = run.progress || {};
+      const total = progress.scenes_total || 0;
+      const done = progress.scenes_done || 0;
       bar.style.width = (total ? (100 * done / total) : 0).toFixed(2) + "%";
       count.textContent = done + " / " + total;
       if (run.status && run.status !== initialStatus) {
