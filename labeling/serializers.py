@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from labeling.models import Assignment, GoldenAnswer, Label, Queue, Task, User
+from labeling.models import GoldenAnswer, Label, Queue, Task, User
 
 
 class TokenRequestSerializer(serializers.Serializer):

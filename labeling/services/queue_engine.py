@@ -8,9 +8,8 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, Func, OuterRef, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
 from labeling.answer_schemas import answer_clean
@@ -61,41 +60,56 @@ class IdempotencyKeyReused(QueueEngineError):
     pass
 
 
-def _live_lease_count(*, now: datetime) -> Func:
-    """Correlated COUNT of a task's live leases. A subquery, not a join + GROUP BY, because
-    PostgreSQL refuses FOR UPDATE on a grouped query."""
-    live = Assignment.objects.filter(task=OuterRef("pk"), state=AssignmentState.ACTIVE, expires_at__gt=now)
-    return Coalesce(Subquery(live.order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n")), Value(0))
-
-
-def _candidate_tasks(*, queue: Queue, labeler: User, is_golden: bool, now: datetime) -> QuerySet[Task]:
-    """Tasks of one kind the labeler may be given, best first (priority, then age).
-
-    Any assignment of the labeler on a task (submitted, skipped, or a lease they let expire) rules
-    the task out for them, so a skip is final and nobody labels a task twice. Golden tasks are
-    shown to every labeler (that is how accuracy is measured), so replication does not cap them.
-    """
-    tasks = Task.objects.filter(queue=queue, is_golden=is_golden).filter(
-        ~Exists(Assignment.objects.filter(task=OuterRef("pk"), labeler=labeler))
+def _golden_candidates(*, queue: Queue, labeler: User) -> QuerySet[Task]:
+    """Golden tasks the labeler has not touched, best first. Golden tasks are shown to every
+    labeler (that is how accuracy is measured), so replication does not cap them."""
+    return (
+        Task.objects.filter(queue=queue, is_golden=True)
+        .filter(~Exists(Assignment.objects.filter(task=OuterRef("pk"), labeler=labeler)))
+        .order_by("-priority", "created_at", "id")
     )
-    if not is_golden:
-        tasks = (
-            tasks.filter(label_count__lt=queue.replication)
-            .alias(slots_taken=F("label_count") + _live_lease_count(now=now))
-            .filter(slots_taken__lt=queue.replication)
-        )
-    return tasks.order_by("-priority", "created_at", "id")
+
+
+# The claim's hot queries are written in SQL: compiling their ORM form (correlated subqueries,
+# lock clause) cost about 3x the time PostgreSQL took to run them (see benchmarks/RESULTS_queue.md).
+_LIVE_LEASES_SQL = (
+    f"(SELECT COUNT(*) FROM {Assignment._meta.db_table} lease"
+    f" WHERE lease.task_id = t.id AND lease.state = '{AssignmentState.ACTIVE}' AND lease.expires_at > %s)"
+)
+# Any assignment of the labeler on a task (submitted, skipped, or a lease they let expire) rules
+# the task out for them: a skip is final and nobody labels a task twice. Order = task_claim_order.
+_OPEN_NORMAL_TASK_SQL = (
+    f"SELECT t.* FROM {Task._meta.db_table} t"
+    f" WHERE t.queue_id = %s AND NOT t.is_golden AND t.label_count < %s"
+    f" AND NOT EXISTS (SELECT 1 FROM {Assignment._meta.db_table} mine"
+    f" WHERE mine.task_id = t.id AND mine.labeler_id = %s)"
+    f" AND t.label_count + {_LIVE_LEASES_SQL} < %s"
+    f" ORDER BY t.priority DESC, t.created_at, t.id LIMIT 1"
+)
+_SLOTS_TAKEN_SQL = f"SELECT t.label_count + {_LIVE_LEASES_SQL} FROM {Task._meta.db_table} t WHERE t.id = %s"
+
+
+def _sql_time(moment: datetime):
+    # Raw SQL gets the time in the form the backend stores it (SQLite compares text).
+    return connection.ops.adapt_datetimefield_value(moment)
+
+
+def _open_normal_task_locked(*, queue: Queue, labeler: User, now: datetime, skip_locked: bool) -> Task | None:
+    """The first open normal task for the labeler, row-locked. SQLite has no row locks: there the
+    IMMEDIATE transaction already holds the database's write lock."""
+    sql = _OPEN_NORMAL_TASK_SQL
+    if connection.features.has_select_for_update:
+        sql += " FOR UPDATE OF t SKIP LOCKED" if skip_locked else " FOR UPDATE OF t"
+    found = list(Task.objects.raw(sql, [queue.pk, queue.replication, labeler.pk, _sql_time(now), queue.replication]))
+    return found[0] if found else None
 
 
 def _task_has_free_slot(*, task: Task, replication: int, now: datetime) -> bool:
     """Labels plus live leases < replication, read by a fresh statement (a fresh snapshot under
     READ COMMITTED) while the caller holds the task's row lock, so the count is exact."""
-    slots_taken = (
-        Task.objects.filter(pk=task.pk)
-        .annotate(slots_taken=F("label_count") + _live_lease_count(now=now))
-        .values_list("slots_taken", flat=True)
-        .get()
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(_SLOTS_TAKEN_SQL, [_sql_time(now), task.pk])
+        (slots_taken,) = cursor.fetchone()
     return slots_taken < replication
 
 
@@ -133,7 +147,7 @@ def _lease_create(*, queue: Queue, task: Task, labeler: User, now: datetime) -> 
 
 def _claim_golden(*, queue: Queue, labeler: User, now: datetime) -> Assignment | None:
     # No row lock: golden tasks have no replication cap, so concurrent claimers cannot overfill one.
-    task = _candidate_tasks(queue=queue, labeler=labeler, is_golden=True, now=now).first()
+    task = _golden_candidates(queue=queue, labeler=labeler).first()
     if task is None:
         return None
     with transaction.atomic():
@@ -144,8 +158,7 @@ def _claim_replicated(*, queue: Queue, labeler: User, now: datetime) -> Assignme
     skip_locked = True
     for _ in range(CLAIM_ATTEMPTS):
         with transaction.atomic():
-            candidates = _candidate_tasks(queue=queue, labeler=labeler, is_golden=False, now=now)
-            task = candidates.select_for_update(skip_locked=skip_locked, of=("self",)).first()
+            task = _open_normal_task_locked(queue=queue, labeler=labeler, now=now, skip_locked=skip_locked)
             if task is None:
                 if not skip_locked:
                     return None
