@@ -1,5 +1,6 @@
-"""A real Celery worker generates a run: real broker (kombu's filesystem transport in a temp
-folder), real serialization, the coordinator on ``default`` fanning out to ``gpu``."""
+"""A real Celery worker generates a run: a real broker (Redis when CELERY_BROKER_URL names one, as
+in CI; otherwise kombu's filesystem transport in a private folder), real serialization, the
+coordinator on ``default`` fanning out to ``gpu``."""
 import os
 import subprocess
 import sys
@@ -44,7 +45,7 @@ def celery_worker_process(media, tmp_path):
         "DATABASE_URL": database_url_of_test_database(),
         "VAR_DIR": str(var_dir),
         "MEDIA_ROOT": str(django_settings.MEDIA_ROOT),
-        "CELERY_BROKER_URL": "filesystem://",
+        "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL,
         "SECRET_KEY": django_settings.SECRET_KEY,
         "MODELS_DEVICE": "cpu",
     }
@@ -80,9 +81,12 @@ def wait_for_generation(run_id: int, log_path: Path) -> EvalRun:
 @pytest.mark.django_db(transaction=True)
 def test_celery_worker_generates_a_run_end_to_end(engineer, tiny_world, model_versions, celery_worker_process,
                                                   monkeypatch):
-    # This process's Celery app was configured at import with the repository's broker folder;
-    # publish into the worker's private one instead, through the same task and serializer.
-    publish = celery_app.connection_for_write(transport_options=celery_worker_process["transport_options"])
+    # With the filesystem broker, this process's Celery app was configured at import with the
+    # repository's broker folder; publish into the worker's private one instead, through the same
+    # task and serializer. A Redis broker is shared as it is.
+    uses_filesystem_broker = django_settings.CELERY_BROKER_URL.startswith("filesystem")
+    publish = celery_app.connection_for_write(
+        transport_options=celery_worker_process["transport_options"] if uses_filesystem_broker else None)
     monkeypatch.setattr(tasks.eval_run_generate, "delay",
                         lambda run_id: tasks.eval_run_generate.apply_async((run_id,), connection=publish))
     detector, embedder = model_versions
