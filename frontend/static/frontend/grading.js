@@ -46,7 +46,8 @@
   };
 
   const state = {
-    mode: "loading", // loading | task | empty | busy | stale (the task cannot be submitted any more)
+    // loading | claim_failed | task | busy (a call is in flight) | empty | stale (the task can't be submitted any more)
+    mode: "loading",
     assignment: null,
     grades: [],
     focus: 0,
@@ -62,7 +63,7 @@
 
   function show(mode) {
     state.mode = mode;
-    el.loading.hidden = mode !== "loading";
+    el.loading.hidden = !(mode === "loading" || mode === "claim_failed");
     el.empty.hidden = mode !== "empty";
     el.task.hidden = !(mode === "task" || mode === "busy" || mode === "stale");
     el.submit.disabled = mode !== "task";
@@ -224,6 +225,7 @@
   /* ---------- API calls ---------- */
 
   async function claimNext() {
+    el.loading.querySelector(".big").textContent = "Loading the next task…";
     show("loading");
     say("");
     stopLease();
@@ -232,12 +234,9 @@
     try {
       result = await api.post(root.dataset.claimUrl, {});
     } catch (error) {
-      show("stale");
-      el.task.hidden = true;
-      el.loading.hidden = false;
-      el.loading.querySelector(".big").textContent = "Could not load a task: " + error.message;
-      say("", "");
-      state.mode = "claim_failed";
+      el.loading.querySelector(".big").textContent =
+        "Could not load a task: " + error.message + " Press Enter to try again.";
+      show("claim_failed");
       return;
     }
     refreshRemaining();
