@@ -4,10 +4,10 @@ forward passes alone on the same batches and inputs.
     python benchmarks/pipeline.py                    # 16 scenes, 2,000-product catalogue + 100,000 distractors
     python benchmarks/pipeline.py --scenes 4 --distractors 0
 
-Models: the default checkpoints (fixtures/models/detector_default.pt, embedder_default.pt) when
-present, otherwise untrained models built from the default configs (the output says which). An
-untrained detector scores every box near 1/12, so it runs at threshold 0.0 and returns its maximum
-number of boxes per scene: the heaviest load for the crop/embed/retrieve stages.
+Models: each from its default checkpoint (fixtures/models/detector_default.pt, embedder_default.pt)
+when present, otherwise untrained from its default config (the output says which). A trained
+detector runs at score threshold 0.5; an untrained one scores every box near 1/12, so it runs at
+0.0 and returns its maximum number of boxes per scene: the heaviest load for the later stages.
 
 "forward passes alone" = Detector.detect on the scenes + Embedder.embed on the very crops the
 pipeline produced, with the same batch sizes; overhead = pipeline time / that - 1.
@@ -37,11 +37,17 @@ EMBEDDER_CHECKPOINT = ROOT / "fixtures" / "models" / "embedder_default.pt"
 
 
 def load_models(device):
-    if DETECTOR_CHECKPOINT.exists() and EMBEDDER_CHECKPOINT.exists():
-        return (Detector.from_checkpoint(DETECTOR_CHECKPOINT, device=device),
-                Embedder.from_checkpoint(EMBEDDER_CHECKPOINT, device=device), True)
+    """Each model from its default checkpoint when present, else untrained from its default config."""
     torch.manual_seed(0)
-    return Detector.from_config({"arch": "small"}, device=device), Embedder.from_config({}, device=device), False
+    if DETECTOR_CHECKPOINT.exists():
+        detector, detector_source = Detector.from_checkpoint(DETECTOR_CHECKPOINT, device=device), "checkpoint"
+    else:
+        detector, detector_source = Detector.from_config({"arch": "small"}, device=device), "UNTRAINED"
+    if EMBEDDER_CHECKPOINT.exists():
+        embedder, embedder_source = Embedder.from_checkpoint(EMBEDDER_CHECKPOINT, device=device), "checkpoint"
+    else:
+        embedder, embedder_source = Embedder.from_config({}, device=device), "UNTRAINED"
+    return detector, embedder, detector_source, embedder_source
 
 
 def add_distractors(index, n: int, n_bits: int, first_id: int, seed: int) -> None:
@@ -72,11 +78,12 @@ def main() -> None:
     args = parser.parse_args()
 
     device = pick_device(args.device)
-    detector, embedder, trained = load_models(device)
-    threshold = 0.5 if trained else 0.0
+    detector, embedder, detector_source, embedder_source = load_models(device)
+    threshold = 0.5 if detector_source == "checkpoint" else 0.0
     print(f"# pipeline benchmark on {device} (torch threads {torch.get_num_threads()}): "
-          + ("default checkpoints" if trained else "UNTRAINED models from the default configs (no checkpoints found)")
-          + f", score threshold {threshold}")
+          f"detector {detector_source} ({DETECTOR_CHECKPOINT.name} or the default config), "
+          f"embedder {embedder_source} ({EMBEDDER_CHECKPOINT.name} or the default config), "
+          f"score threshold {threshold}")
 
     world = build_world(seed=0, n_products=max(args.catalogue, 1), n_scenes=args.scenes, image_size=256)
     scenes = [world.render_scene(scene) for scene in world.scenes[:args.scenes]]
