@@ -201,8 +201,7 @@ def labeler_work(*, base: str, token: str, queue_id: int, args: argparse.Namespa
         started = time.monotonic()
         response = post_with_retry(session, claim_url, stats)
         elapsed_ms = (time.monotonic() - started) * 1000
-        measured = started >= measure_from
-        if measured:
+        if measure_from <= started < stop_at:
             stats.claim_ms.append(elapsed_ms)
             stats.statuses[f"claim {response.status_code}"] += 1
         if response.status_code == 204:
@@ -217,7 +216,7 @@ def labeler_work(*, base: str, token: str, queue_id: int, args: argparse.Namespa
         if rng.random() < args.skip_share:
             started = time.monotonic()
             response = post_with_retry(session, f"{base}/api/v1/assignments/{assignment['id']}/skip", stats)
-            if started >= measure_from:
+            if measure_from <= started < stop_at:
                 stats.skip_ms.append((time.monotonic() - started) * 1000)
                 stats.statuses[f"skip {response.status_code}"] += 1
             continue
@@ -229,7 +228,7 @@ def labeler_work(*, base: str, token: str, queue_id: int, args: argparse.Namespa
         started = time.monotonic()
         response = post_with_retry(session, submit_url, stats, json=body, headers=headers)
         elapsed_ms = (time.monotonic() - started) * 1000
-        if started >= measure_from:
+        if measure_from <= started < stop_at:
             stats.submit_ms.append(elapsed_ms)
             stats.statuses[f"submit {response.status_code}"] += 1
         if response.status_code in (200, 201):
@@ -293,6 +292,7 @@ def main() -> int:
                                            "DJANGO_SETTINGS_MODULE")})
     sys.path.insert(0, str(REPO_ROOT))
 
+    load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     setup_started = time.monotonic()
     recreate_database(args.database_server, args.db_name)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=REPO_ROOT, env=env, check=True)
@@ -318,7 +318,10 @@ def main() -> int:
             thread.start()
         for thread in threads:
             thread.join()
-        measured_s = time.monotonic() - measure_from
+        # Requests are counted when they start inside the window; labelers still thinking at its end
+        # finish their task (so the invariant check sees every submit) but are not counted.
+        measured_s = args.duration
+        load_after = " ".join(f"{x:.2f}" for x in os.getloadavg())
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -335,8 +338,9 @@ def main() -> int:
     violations = check_invariants(queue_id, [i for s in stats for i in s.accepted_label_ids])
 
     print(f"\nload: {args.labelers} labelers, {args.tasks} tasks, think {args.think_ms:.0f} ms, "
-          f"gunicorn {args.workers} workers x {args.threads} threads, {measured_s:.1f} s measured "
-          f"after {args.warmup:.0f} s warm-up")
+          f"gunicorn {args.workers} workers x {args.threads} threads, {measured_s:.0f} s measured "
+          f"after {args.warmup:.0f} s warm-up; machine load average {load_before} before, {load_after} after "
+          f"({os.cpu_count()} CPUs)")
     print("| request | n | p50 ms | p95 ms | p99 ms | max ms |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, values in (("claim", claims), ("submit", submits), ("skip", skips)):

@@ -44,6 +44,11 @@ def test_token_login_returns_a_token_that_authenticates(make_user):
     assert me.json() == {"username": "ana", "role": "labeler", "pool": user.pool.name}
 
 
+def test_me_shows_no_pool_for_staff(make_user):
+    expert = make_user(Role.EXPERT, username="eve")
+    assert client_for(expert).get("/api/v1/me").json() == {"username": "eve", "role": "expert", "pool": None}
+
+
 def test_token_login_with_bad_credentials_is_a_400_json_error(make_user):
     make_user(Role.LABELER, username="ana")
     response = APIClient().post("/api/v1/auth/token", {"username": "ana", "password": "wrong"}, format="json")
