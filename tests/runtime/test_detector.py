@@ -27,7 +27,7 @@ from models_runtime.training.detector import (
 )
 
 SCENE_SIZE = 128
-# Each category is drawn in its own colour so a few dozen steps are enough to learn them.
+# Each category is drawn in its own colour so a hundred steps are enough to learn them.
 COLOUR_OF = {"tops": (220, 40, 40), "shoes": (40, 60, 220), "handbags": (40, 180, 60)}
 
 
@@ -66,12 +66,14 @@ def _tiny_config():
 @pytest.fixture(scope="module")
 def tiny_training(tmp_path_factory):
     """One training run shared by the tests that need a trained detector (it is the slow part)."""
-    torch.set_num_threads(2)
+    # One thread: the outcome of a short training run is then the same on any machine (thread
+    # count changes floating-point reduction order), and a shared 2-core box is not oversubscribed.
+    torch.set_num_threads(1)
     directory = tmp_path_factory.mktemp("tiny_coco")
     coco_path = _write_tiny_coco(directory)
     progress_events = []
     record = train_detector(
-        coco_path=coco_path, out_path=directory / "detector.pt", arch="small", steps=60,
+        coco_path=coco_path, out_path=directory / "detector.pt", arch="small", steps=100,
         batch_size=4, seed=0, lr=2e-3, warmup_steps=5, min_size=SCENE_SIZE,
         config_overrides={"anchor_sizes": [16, 32, 64, 128]}, log_every=10,
         val_coco_path=coco_path, progress=progress_events.append)
@@ -82,27 +84,27 @@ def test_the_trainer_lowers_its_loss_and_overfits_a_tiny_set(tiny_training):
     directory, coco_path, record, progress_events = tiny_training
     first, last = record["losses"][0]["loss"], record["losses"][-1]["loss"]
     assert last < 0.5 * first
-    assert [event["step"] for event in progress_events[:6]] == [10, 20, 30, 40, 50, 60]
+    assert [event["step"] for event in progress_events[:10]] == [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
     detector = Detector.from_checkpoint(directory / "detector.pt", device="cpu")
     examples = load_coco_detection(coco_path)
     images = [Image.open(example.image_path).convert("RGB") for example in examples]
     truth = [{"boxes": example.boxes, "categories": example.categories} for example in examples]
     found = f1_optimal_threshold(detector.detect(images, score_threshold=0.05), truth)
     assert found.recall >= 0.9
-    assert found.precision >= 0.85
+    assert found.precision >= 0.9
 
 
 def test_training_record_and_checkpoint_say_how_the_model_was_trained(tiny_training):
     directory, coco_path, record, _ = tiny_training
     written = json.loads((directory / "detector.json").read_text())
-    assert written["steps"] == 60
+    assert written["steps"] == 100
     assert written["data"]["train"]["images"] == 4
     assert written["data"]["train"]["boxes"] == 12
     assert written["multiscale_sizes"] == [96, 128, 160]
     assert 0.0 <= written["val"]["map50"] <= 1.0
     config, state_dict, meta = load_checkpoint(directory / "detector.pt", kind="detector")
     assert config["min_size"] == SCENE_SIZE and config["arch"] == "small"
-    assert meta["training"]["steps"] == 60
+    assert meta["training"]["steps"] == 100
     blob = torch.load(directory / "detector.pt", weights_only=False)
     assert all(t.dtype == torch.float16 for t in blob["state_dict"].values() if t.is_floating_point())
 
