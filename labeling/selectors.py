@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import Exists, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Case, Exists, F, Func, IntegerField, OuterRef, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -24,6 +24,10 @@ def queues_open_to(*, user: User, now: datetime | None = None) -> QuerySet[Queue
     Counts of tasks leave golden tasks out (labelers must not learn which tasks are golden);
     ``available_for_me`` is what claim could still hand this user, golden tasks included when the
     queue serves them. Labelers see the queues of their pool and the queues open to all pools.
+
+    ``available_for_me`` is built from small sets so that it does not evaluate a live-lease subquery
+    for every task of a large queue: open tasks (label_count < replication), minus the open tasks
+    that live leases fill up, minus the open tasks this user has touched (claimed, skipped, labeled).
     """
     now = now or timezone.now()
     queues = Queue.objects.filter(is_active=True)
@@ -32,20 +36,24 @@ def queues_open_to(*, user: User, now: datetime | None = None) -> QuerySet[Queue
         queues = queues.filter(~Exists(pools) | Exists(pools.filter(pool_id=user.pool_id)))
     normal_tasks = Task.objects.filter(queue=OuterRef("pk"), is_golden=False)
     live_leases = Assignment.objects.filter(task=OuterRef("pk"), state=AssignmentState.ACTIVE, expires_at__gt=now)
-    open_to_me = (
-        Task.objects.filter(queue=OuterRef("pk"))
-        .filter(~Exists(Assignment.objects.filter(task=OuterRef("pk"), labeler=user)))
-        .alias(slots_taken=F("label_count") + _count(live_leases))
-        .filter(
-            Q(is_golden=False, slots_taken__lt=F("queue__replication"))
-            | Q(is_golden=True, queue__golden_rate__gt=0)
-        )
+    leased_task_ids = Assignment.objects.filter(
+        queue=OuterRef(OuterRef("pk")), state=AssignmentState.ACTIVE, expires_at__gt=now,
+    ).values("task_id")
+    touched_task_ids = Assignment.objects.filter(queue=OuterRef(OuterRef("pk")), labeler=user).values("task_id")
+    open_tasks = normal_tasks.filter(label_count__lt=OuterRef("replication"))
+    open_tasks_with_slots_taken = open_tasks.alias(slots_taken=F("label_count") + _count(live_leases))
+    filled_by_leases = open_tasks_with_slots_taken.filter(pk__in=leased_task_ids, slots_taken__gte=OuterRef("replication"))
+    touched_and_open = open_tasks_with_slots_taken.filter(pk__in=touched_task_ids, slots_taken__lt=OuterRef("replication"))
+    golden_tasks = Task.objects.filter(queue=OuterRef("pk"), is_golden=True)
+    golden_untouched = Case(
+        When(golden_rate__gt=0, then=_count(golden_tasks) - _count(golden_tasks.filter(pk__in=touched_task_ids))),
+        default=Value(0),
     )
     return queues.annotate(
         tasks_total=_count(normal_tasks),
         tasks_complete=_count(normal_tasks.filter(label_count__gte=OuterRef("replication"))),
         my_labels=_count(Label.objects.filter(task__queue=OuterRef("pk"), labeler=user)),
-        available_for_me=_count(open_to_me),
+        available_for_me=_count(open_tasks) - _count(filled_by_leases) - _count(touched_and_open) + golden_untouched,
     ).order_by("-priority", "id")
 
 

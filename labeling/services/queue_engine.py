@@ -283,6 +283,7 @@ def label_submit(
             if replay is not None:
                 return replay, False
         raise
+    assignment.state, assignment.finished_at = AssignmentState.SUBMITTED, now
     label.assignment = assignment
     return label, True
 

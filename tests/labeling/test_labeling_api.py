@@ -320,3 +320,29 @@ def test_openapi_schema_lists_the_labeling_endpoints(make_user):
         assert path in paths
     submit_responses = paths["/api/v1/assignments/{assignment_id}/submit"]["post"]["responses"]
     assert {"200", "201", "400", "409", "410"} <= set(submit_responses)
+
+
+def test_available_for_me_leaves_out_tasks_filled_by_live_leases_and_tasks_i_touched(make_queue, make_user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from labeling.selectors import queues_open_to
+    from labeling.services.queue_engine import assignment_skip
+
+    queue = make_queue(tasks=3, replication=2, lease_seconds=60)
+    me, first, second, newcomer = make_user(), make_user(), make_user(), make_user()
+    start = timezone.now()
+    skipped = assignment_claim(queue=queue, labeler=me, now=start)
+    assignment_skip(assignment_id=skipped.pk, labeler=me)
+    assert assignment_claim(queue=queue, labeler=first, now=start).task_id == skipped.task_id
+    assert assignment_claim(queue=queue, labeler=second, now=start).task_id == skipped.task_id
+
+    def available(user, now):
+        return queues_open_to(user=user, now=now).get(pk=queue.pk).available_for_me
+
+    after_expiry = start + timedelta(seconds=61)
+    # While both leases live, the skipped task is full for everyone; after they expire it is open
+    # again, except for me who skipped it.
+    assert (available(me, start), available(me, after_expiry)) == (2, 2)
+    assert (available(newcomer, start), available(newcomer, after_expiry)) == (2, 3)
