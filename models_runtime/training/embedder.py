@@ -401,6 +401,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--warmup-steps", type=int, default=DEFAULT_TRAINING["warmup_steps"])
     parser.add_argument("--instances-per-step", type=int, default=DEFAULT_TRAINING["instances_per_step"])
     parser.add_argument("--attribute-weight", type=float, default=DEFAULT_TRAINING["attribute_weight"])
+    parser.add_argument("--box-jitter", type=float, default=DEFAULT_TRAINING["box_jitter"])
+    parser.add_argument("--brightness", type=float, default=DEFAULT_TRAINING["brightness"])
+    parser.add_argument("--contrast", type=float, default=DEFAULT_TRAINING["contrast"])
     parser.add_argument("--backbone", default="small")
     parser.add_argument("--input-size", type=int, default=None)
     parser.add_argument("--embedding-dim", type=int, default=None)
@@ -422,6 +425,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         steps=args.steps, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
         weight_decay=args.weight_decay, warmup_steps=args.warmup_steps,
         instances_per_step=args.instances_per_step, attribute_weight=args.attribute_weight,
+        box_jitter=args.box_jitter, brightness=args.brightness, contrast=args.contrast,
     )
     print(json.dumps({k: v for k, v in result.record.items() if k != "history"}, indent=2))
 
