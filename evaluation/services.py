@@ -10,7 +10,7 @@ import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import TYPE_CHECKING, BinaryIO, Callable
 
 from django.core.files import File
 from django.core.files.storage import default_storage
@@ -19,16 +19,20 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
 
-from evaluation import runtime_cache
 from evaluation.models import Candidate, EvalRun, EvalRunScene, EvalRunStatus, ModelKind, ModelVersion, QueryObject
 from labeling.models import GuideVersion, Image, ImageKind, Product, SceneSet, TaskKind
 from labeling.services.images import image_open, image_png_bytes, images_store
 from labeling.services.queues import queue_create
 from labeling.services.tasks import TaskSpec, tasks_create
 from labeling.services.world_import import parse_synthetic_external_id, scene_truth_read
-from models_runtime.checkpoints import CheckpointError, load_checkpoint
-from models_runtime.pipeline import PipelineSettings, ShopTheLookPipeline
-from models_runtime.pipeline import QueryObject as DetectedObject
+
+if TYPE_CHECKING:
+    from models_runtime.pipeline import QueryObject as DetectedObject
+    from models_runtime.pipeline import ShopTheLookPipeline
+
+# PyTorch is imported inside the functions that run models (generation, checkpoint checks), not
+# here: web processes import this module for every page and API call and never run a model, so
+# they start in a second and stay small.
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +98,8 @@ def model_version_register(*, kind: str, name: str, version_tag: str, checkpoint
                     out.write(chunk)
         else:
             local = Path(checkpoint_path)
+        from models_runtime.checkpoints import CheckpointError, load_checkpoint
+
         try:
             checkpoint_config, _, checkpoint_meta = load_checkpoint(local, kind=kind)
         except (CheckpointError, OSError, RuntimeError) as error:
@@ -202,6 +208,9 @@ def scene_chunks(scene_ids: list[int], size: int = SCENES_PER_CHUNK) -> list[lis
 
 
 def _pipeline_for(run: EvalRun) -> ShopTheLookPipeline:
+    from evaluation import runtime_cache
+    from models_runtime.pipeline import PipelineSettings, ShopTheLookPipeline
+
     settings = PipelineSettings(
         k=run.top_k,
         score_threshold=float(run.detector.config.get(SCORE_THRESHOLD_CONFIG_KEY, DEFAULT_SCORE_THRESHOLD)),
