@@ -12,6 +12,7 @@ training-time device: shipped checkpoints may leave it out and ``Embedder`` neve
 """
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ import torch.nn.functional as F
 import torchvision
 from PIL import Image
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from models_runtime import taxonomy
 from models_runtime.checkpoints import load_checkpoint
@@ -172,6 +174,20 @@ def inference_state_dict(model: EmbeddingModel) -> dict[str, torch.Tensor]:
             if not name.startswith(INSTANCE_HEAD_PREFIX)}
 
 
+def fused_for_inference(model: EmbeddingModel) -> EmbeddingModel:
+    """An eval-mode copy whose small-backbone batch norms are folded into their convolutions.
+
+    Saves one pass over every feature map per layer (about a tenth of CPU inference time); the
+    caller's model is left untouched so it can still be trained or saved with its own layout.
+    """
+    fused = copy.deepcopy(model).eval()
+    if isinstance(fused.backbone, SmallBackbone):
+        for block in fused.backbone.features:
+            block[0] = fuse_conv_bn_eval(block[0], block[1])
+            block[1] = nn.Identity()
+    return fused
+
+
 class CropPreprocessor:
     """PIL crops -> normalised float tensor batch, the same way for training and inference.
 
@@ -219,7 +235,7 @@ class Embedder:
                  meta: dict[str, Any] | None = None) -> None:
         self.device = pick_device(str(device) if device is not None else None)
         # channels_last roughly doubles mkldnn convolution throughput on CPU and suits GPUs too.
-        self.model = model.to(self.device, memory_format=torch.channels_last).eval()
+        self.model = fused_for_inference(model).to(self.device, memory_format=torch.channels_last)
         self.config = model.config
         self.meta = meta or {}
         self.preprocessor = CropPreprocessor(self.config["input_size"], self.config["mean"],

@@ -16,6 +16,7 @@ from models_runtime.embedder import (
     Embedder,
     binarize,
     build_embedder,
+    fused_for_inference,
 )
 from models_runtime.training.embedder import (
     DEFAULT_TRAINING,
@@ -267,3 +268,19 @@ def test_time_budget_stops_training_and_records_the_last_step(tiny_manifest, one
     assert result.record["history"][-1]["step"] == steps_done
     # The schedule follows the clock: by the end the learning rate has annealed towards zero.
     assert events[-1]["lr"] < 0.1 * DEFAULT_TRAINING["lr"]
+
+
+def test_inference_copy_with_folded_batch_norm_embeds_like_the_trained_model():
+    torch.manual_seed(0)
+    model = build_embedder(TINY_CONFIG)
+    model.train()
+    with torch.no_grad():
+        model(torch.randn(8, 3, 32, 32) * 2 + 0.5)
+    model.eval()
+    images = torch.randn(4, 3, 32, 32)
+    with torch.inference_mode():
+        expected = model(images)
+        folded = fused_for_inference(model)
+        np.testing.assert_allclose(folded(images).numpy(), expected.numpy(), atol=1e-5)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.backbone.modules())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.backbone.modules())
