@@ -45,20 +45,21 @@ def _checkpoint_path(version: ModelVersion) -> str:
     return version.checkpoint.path
 
 
-def detector_for(version: ModelVersion) -> Detector:
+def _loaded(cache: dict, version: ModelVersion, load):
+    # Keyed by checkpoint name too: re-uploading a version's file must not serve the old weights.
     key = (version.pk, version.checkpoint.name)
     with _lock:
-        if key not in _detectors:
-            _detectors[key] = Detector.from_checkpoint(_checkpoint_path(version))
-        return _detectors[key]
+        if key not in cache:
+            cache[key] = load(_checkpoint_path(version))
+        return cache[key]
+
+
+def detector_for(version: ModelVersion) -> Detector:
+    return _loaded(_detectors, version, Detector.from_checkpoint)
 
 
 def embedder_for(version: ModelVersion) -> Embedder:
-    key = (version.pk, version.checkpoint.name)
-    with _lock:
-        if key not in _embedders:
-            _embedders[key] = Embedder.from_checkpoint(_checkpoint_path(version))
-        return _embedders[key]
+    return _loaded(_embedders, version, Embedder.from_checkpoint)
 
 
 @dataclass(frozen=True)
