@@ -57,6 +57,16 @@ def _insert(best_distances, best_rows, query, k, distance, row):
     best_rows[query, position] = row
 
 
+@njit(inline="always")
+def _distance_4words(q0, q1, q2, q3, flat_database, base):
+    # The query's four words stay in registers across the row loop; only the row is loaded.
+    return np.int32(
+        _popcount64(q0 ^ flat_database[base])
+        + _popcount64(q1 ^ flat_database[base + np.uint64(1)])
+        + _popcount64(q2 ^ flat_database[base + np.uint64(2)])
+        + _popcount64(q3 ^ flat_database[base + np.uint64(3)]))
+
+
 @njit(cache=True, nogil=True)
 def topk_4words(queries, flat_database, k, block_rows):
     """Top-k over every row of a database of 256-bit codes (4 uint64 words per row, flattened).
@@ -78,11 +88,7 @@ def topk_4words(queries, flat_database, k, block_rows):
             worst = best_distances[query, k - 1]
             for row in range(np.uint64(block_start), np.uint64(block_end)):
                 base = row * np.uint64(4)
-                distance = np.int32(
-                    _popcount64(q0 ^ flat_database[base])
-                    + _popcount64(q1 ^ flat_database[base + np.uint64(1)])
-                    + _popcount64(q2 ^ flat_database[base + np.uint64(2)])
-                    + _popcount64(q3 ^ flat_database[base + np.uint64(3)]))
+                distance = _distance_4words(q0, q1, q2, q3, flat_database, base)
                 if distance < worst:
                     _insert(best_distances, best_rows, query, k, distance, np.int64(row))
                     worst = best_distances[query, k - 1]
@@ -107,11 +113,7 @@ def topk_4words_rows(queries, flat_database, row_list, k, block_rows):
             for position in range(np.uint64(block_start), np.uint64(block_end)):
                 row = np.uint64(row_list[position])
                 base = row * np.uint64(4)
-                distance = np.int32(
-                    _popcount64(q0 ^ flat_database[base])
-                    + _popcount64(q1 ^ flat_database[base + np.uint64(1)])
-                    + _popcount64(q2 ^ flat_database[base + np.uint64(2)])
-                    + _popcount64(q3 ^ flat_database[base + np.uint64(3)]))
+                distance = _distance_4words(q0, q1, q2, q3, flat_database, base)
                 if distance < worst:
                     _insert(best_distances, best_rows, query, k, distance, np.int64(row))
                     worst = best_distances[query, k - 1]
