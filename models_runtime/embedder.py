@@ -235,7 +235,10 @@ class Embedder:
                  meta: dict[str, Any] | None = None) -> None:
         self.device = pick_device(str(device) if device is not None else None)
         # channels_last roughly doubles mkldnn convolution throughput on CPU and suits GPUs too.
-        self.model = fused_for_inference(model).to(self.device, memory_format=torch.channels_last)
+        # ``model`` keeps the trainable layout, so ``embedder.model.state_dict()`` saves a loadable
+        # checkpoint; inference runs a copy with batch norm folded into the convolutions.
+        self.model = model.eval().to(self.device)
+        self._inference_model = fused_for_inference(model).to(self.device, memory_format=torch.channels_last)
         self.config = model.config
         self.meta = meta or {}
         self.preprocessor = CropPreprocessor(self.config["input_size"], self.config["mean"],
@@ -271,10 +274,10 @@ class Embedder:
         for start in range(0, len(crops), batch_size):
             images = self.preprocessor(crops[start:start + batch_size]).to(
                 self.device, memory_format=torch.channels_last)
-            batch_embeddings = self.model(images)
+            batch_embeddings = self._inference_model(images)
             chunks_embeddings.append(batch_embeddings.float().cpu().numpy())
-            chunks_categories.append(self.model.category_logits(batch_embeddings).argmax(1).cpu().numpy())
-            for name, logits in self.model.attribute_logits(batch_embeddings).items():
+            chunks_categories.append(self._inference_model.category_logits(batch_embeddings).argmax(1).cpu().numpy())
+            for name, logits in self._inference_model.attribute_logits(batch_embeddings).items():
                 chunks_attributes[name].append(logits.argmax(1).cpu().numpy())
         if chunks_embeddings:
             embeddings = np.concatenate(chunks_embeddings).astype(np.float32, copy=False)

@@ -284,3 +284,15 @@ def test_inference_copy_with_folded_batch_norm_embeds_like_the_trained_model():
         np.testing.assert_allclose(folded(images).numpy(), expected.numpy(), atol=1e-5)
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.backbone.modules())
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.backbone.modules())
+
+
+def test_a_loaded_embedders_model_saves_a_checkpoint_that_loads_again(tmp_path):
+    from models_runtime.checkpoints import save_checkpoint
+    from models_runtime.embedder import Embedder
+
+    first = Embedder.from_config({}, device="cpu")
+    path = save_checkpoint(tmp_path / "embedder.pt", kind="embedder", config=first.config,
+                           state_dict=first.model.state_dict())
+    second = Embedder.from_checkpoint(path, device="cpu")
+    crops = [Image.new("RGB", (40, 30), (200, 30, 30)), Image.new("RGB", (25, 60), (20, 20, 160))]
+    np.testing.assert_allclose(first.embed(crops).embeddings, second.embed(crops).embeddings, atol=1e-5)
