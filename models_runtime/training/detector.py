@@ -278,11 +278,12 @@ def train_detector(*, coco_path: str | Path, images_dir: str | Path | None = Non
                          "precision": best.precision, "recall": best.recall, "f1": best.f1}
         if progress:
             progress({"step": steps, "steps": steps, **{f"val_{k}": v for k, v in record["val"].items()}})
-    save_checkpoint(out_path, kind="detector", config=config, state_dict=model.state_dict(),
-                    meta={"training": {key: record[key] for key in
-                                       ("command", "arch", "steps", "batch_size", "seed", "train_seconds")},
-                          "val": record.get("val")},
-                    half=True)
+    meta = {"training": {key: record[key] for key in ("command", "arch", "steps", "batch_size", "seed", "train_seconds")},
+            "val": record.get("val")}
+    if record.get("val"):
+        # The operating point the platform runs the detector at (seed Table 2's protocol).
+        meta["score_threshold"] = record["val"]["f1_optimal_threshold"]
+    save_checkpoint(out_path, kind="detector", config=config, state_dict=model.state_dict(), meta=meta, half=True)
     record["checkpoint"] = str(out_path)
     record["checkpoint_bytes"] = out_path.stat().st_size
     record_path.parent.mkdir(parents=True, exist_ok=True)

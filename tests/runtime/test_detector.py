@@ -105,6 +105,8 @@ def test_training_record_and_checkpoint_say_how_the_model_was_trained(tiny_train
     config, state_dict, meta = load_checkpoint(directory / "detector.pt", kind="detector")
     assert config["min_size"] == SCENE_SIZE and config["arch"] == "small"
     assert meta["training"]["steps"] == 100
+    # the platform runs the detector at the threshold chosen on the validation split
+    assert meta["score_threshold"] == written["val"]["f1_optimal_threshold"]
     blob = torch.load(directory / "detector.pt", weights_only=False)
     assert all(t.dtype == torch.float16 for t in blob["state_dict"].values() if t.is_floating_point())
 
