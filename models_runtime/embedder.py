@@ -44,6 +44,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "mean": [0.485, 0.456, 0.406],
     "std": [0.229, 0.224, 0.225],
     "small_widths": [32, 64, 128, 256],
+    # False reproduces the first default model (flattened 4x4 map only); checkpoints saved before
+    # the key existed load with it.
+    "small_pooled_branch": False,
 }
 
 ERROR_UNKNOWN_BACKBONE = "unknown embedder backbone {backbone!r}; expected one of " + ", ".join(BACKBONES)
@@ -81,10 +84,12 @@ class SmallBackbone(nn.Module):
 
     Flattening the last map instead of global pooling keeps where things are inside the crop
     (silhouette, hem length, where a stripe runs), which is most of what tells two synthetic
-    products of the same category and colour apart.
+    products of the same category and colour apart. With ``pooled_branch`` the global average of
+    the last map is appended: a position-free summary of which texture detectors fired anywhere,
+    which is what separates plaid, striped, dotted and floral when the layout features do not.
     """
 
-    def __init__(self, widths: Sequence[int], input_size: int) -> None:
+    def __init__(self, widths: Sequence[int], input_size: int, pooled_branch: bool = False) -> None:
         super().__init__()
         w1, w2, w3, w4 = widths
         self.features = nn.Sequential(
@@ -97,10 +102,15 @@ class SmallBackbone(nn.Module):
             _conv_bn_relu(w3, w4, 2),           # /16
         )
         self.pool = nn.AdaptiveAvgPool2d(4)
-        self.out_features = w4 * 16
+        self.pooled_branch = bool(pooled_branch)
+        self.out_features = w4 * 16 + (w4 if self.pooled_branch else 0)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return torch.flatten(self.pool(self.features(images)), 1)
+        maps = self.features(images)
+        spatial = torch.flatten(self.pool(maps), 1)
+        if not self.pooled_branch:
+            return spatial
+        return torch.cat([spatial, maps.mean(dim=(2, 3))], dim=1)
 
 
 def _torchvision_backbone(name: str) -> tuple[nn.Module, int]:
@@ -129,7 +139,8 @@ class EmbeddingModel(nn.Module):
         self.config = full_config(config)
         dim = int(self.config["embedding_dim"])
         if self.config["backbone"] == "small":
-            self.backbone = SmallBackbone(self.config["small_widths"], int(self.config["input_size"]))
+            self.backbone = SmallBackbone(self.config["small_widths"], int(self.config["input_size"]),
+                                          bool(self.config["small_pooled_branch"]))
             feature_dim = self.backbone.out_features
         else:
             self.backbone, feature_dim = _torchvision_backbone(self.config["backbone"])

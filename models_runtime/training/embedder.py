@@ -7,7 +7,14 @@ Reads the platform's matching/attribute export: JSON lines, one record per crop,
 Loss per step, every term a normalised softmax (cosine logits / temperature) on the embedding:
 
     category CE + instance CE over a subsample of ``instances_per_step`` products that always
-    contains the batch's own products + ``attribute_weight`` (0.1, seed A.3) x each attribute CE.
+    contains the batch's own products + ``attribute_weight`` (0.1, seed A.3) x each attribute CE
+    + ``sign_code_weight`` x the same instance CE computed on the sign codes.
+
+The sign-code term feeds the instance head the binarised embedding (sign of each dimension,
+scaled to unit length) with a straight-through gradient: retrieval in production ranks by Hamming
+distance, i.e. by the cosine of sign codes, so this trains the quantity that is actually served
+instead of hoping the float geometry survives binarisation. Weight 0 (the default) leaves the
+original recipe unchanged.
 
 Crops are decoded once into a uint8 tensor with some context around each box, so augmentation
 (box jitter, horizontal flip, brightness/contrast) is one batched ``grid_sample`` per step instead
@@ -66,6 +73,7 @@ DEFAULT_TRAINING: dict[str, Any] = {
     "warmup_steps": 100,
     "instances_per_step": 2048,
     "attribute_weight": 0.1,
+    "sign_code_weight": 0.0,
     "box_jitter": 0.1,
     "brightness": 0.25,
     "contrast": 0.2,
@@ -219,15 +227,27 @@ def sample_instances(positives: torch.Tensor, n_instances: int, instances_per_st
     return classes, targets
 
 
+def straight_through_sign_codes(embeddings: torch.Tensor) -> torch.Tensor:
+    """Unit-length sign codes in the forward pass, the identity's gradient in the backward pass."""
+    codes = torch.where(embeddings > 0, 1.0, -1.0).to(embeddings.dtype) / math.sqrt(embeddings.shape[1])
+    return embeddings + (codes - embeddings).detach()
+
+
 def multitask_loss(model: EmbeddingModel, embeddings: torch.Tensor, batch: dict[str, torch.Tensor],
                    classes: torch.Tensor | None, instance_targets: torch.Tensor | None,
-                   attribute_weight: float) -> tuple[torch.Tensor, dict[str, float]]:
+                   attribute_weight: float,
+                   sign_code_weight: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
     parts: dict[str, torch.Tensor] = {
         "category": F.cross_entropy(model.category_logits(embeddings), batch["categories"]),
     }
+    total = parts["category"]
     if model.instance_head is not None and classes is not None:
         parts["instance"] = F.cross_entropy(model.instance_logits(embeddings, classes), instance_targets)
-    total = parts["category"] + parts.get("instance", 0.0)
+        total = total + parts["instance"]
+        if sign_code_weight > 0:
+            codes = straight_through_sign_codes(embeddings)
+            parts["instance_sign"] = F.cross_entropy(model.instance_logits(codes, classes), instance_targets)
+            total = total + sign_code_weight * parts["instance_sign"]
     for name, logits in model.attribute_logits(embeddings).items():
         targets = batch["attributes"][name]
         if bool((targets != UNKNOWN).any()):
@@ -325,7 +345,8 @@ def train_embedder(*, manifest: str | Path, images_dir: str | Path, out: str | P
                                                      int(training["instances_per_step"]), generator)
         embeddings = model(images)
         loss, parts = multitask_loss(model, embeddings, batch, classes.to(target),
-                                     instance_targets.to(target), float(training["attribute_weight"]))
+                                     instance_targets.to(target), float(training["attribute_weight"]),
+                                     float(training["sign_code_weight"]))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -401,6 +422,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--warmup-steps", type=int, default=DEFAULT_TRAINING["warmup_steps"])
     parser.add_argument("--instances-per-step", type=int, default=DEFAULT_TRAINING["instances_per_step"])
     parser.add_argument("--attribute-weight", type=float, default=DEFAULT_TRAINING["attribute_weight"])
+    parser.add_argument("--sign-code-weight", type=float, default=DEFAULT_TRAINING["sign_code_weight"],
+                        help="weight of the instance loss on straight-through sign codes")
     parser.add_argument("--box-jitter", type=float, default=DEFAULT_TRAINING["box_jitter"])
     parser.add_argument("--brightness", type=float, default=DEFAULT_TRAINING["brightness"])
     parser.add_argument("--contrast", type=float, default=DEFAULT_TRAINING["contrast"])
@@ -408,6 +431,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--input-size", type=int, default=None)
     parser.add_argument("--embedding-dim", type=int, default=None)
     parser.add_argument("--temperature", type=float, default=None)
+    parser.add_argument("--pooled-branch", action="store_true",
+                        help="small backbone: append the globally pooled last map (texture statistics)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--max-seconds", type=float, default=None, help="stop after this wall time")
     parser.add_argument("--keep-instance-head", action="store_true")
@@ -416,6 +441,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     config: dict[str, Any] = {"backbone": args.backbone}
+    if args.pooled_branch:
+        config["small_pooled_branch"] = True
     for key in ("input_size", "embedding_dim", "temperature"):
         if getattr(args, key) is not None:
             config[key] = getattr(args, key)
@@ -425,6 +452,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         steps=args.steps, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
         weight_decay=args.weight_decay, warmup_steps=args.warmup_steps,
         instances_per_step=args.instances_per_step, attribute_weight=args.attribute_weight,
+        sign_code_weight=args.sign_code_weight,
         box_jitter=args.box_jitter, brightness=args.brightness, contrast=args.contrast,
     )
     print(json.dumps({k: v for k, v in result.record.items() if k != "history"}, indent=2))

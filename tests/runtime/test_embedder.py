@@ -1,6 +1,7 @@
 import colorsys
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,12 +25,15 @@ from models_runtime.training.embedder import (
     ERROR_UNKNOWN_CATEGORY,
     augment,
     load_manifest,
+    multitask_loss,
     prepare_crops,
     sample_instances,
     save_embedder_checkpoint,
+    straight_through_sign_codes,
     train_embedder,
 )
 
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "fixtures" / "models" / "embedder_default.pt"
 TINY_CONFIG = {"input_size": 32, "embedding_dim": 64, "small_widths": [8, 16, 24, 32]}
 
 # Six products: (category, colour name, RGB, pattern, shape drawn).
@@ -296,3 +300,66 @@ def test_a_loaded_embedders_model_saves_a_checkpoint_that_loads_again(tmp_path):
     second = Embedder.from_checkpoint(path, device="cpu")
     crops = [Image.new("RGB", (40, 30), (200, 30, 30)), Image.new("RGB", (25, 60), (20, 20, 160))]
     np.testing.assert_allclose(first.embed(crops).embeddings, second.embed(crops).embeddings, atol=1e-5)
+
+
+def test_config_without_the_pooled_branch_key_builds_the_first_default_architecture():
+    # Checkpoints saved before "small_pooled_branch" existed carry no such key.
+    legacy = build_embedder(TINY_CONFIG)
+    pooled = build_embedder({**TINY_CONFIG, "small_pooled_branch": True})
+    width = TINY_CONFIG["small_widths"][-1]
+    assert legacy.embedding_head[0].in_features == width * 16
+    assert pooled.embedding_head[0].in_features == width * 16 + width
+    pooled.eval()
+    with torch.inference_mode():
+        maps = pooled.backbone.features(torch.randn(2, 3, 32, 32))
+        features = pooled.backbone(torch.randn(2, 3, 32, 32))
+    assert features.shape == (2, width * 17) and maps.shape[1] == width
+
+
+def test_shipped_default_checkpoint_still_loads_with_the_flattened_map_only():
+    embedder = Embedder.from_checkpoint(DEFAULT_CHECKPOINT, device="cpu")
+    features = embedder.model.embedding_head[0].in_features
+    expected = embedder.config["small_widths"][-1] * (17 if embedder.config["small_pooled_branch"] else 16)
+    assert features == expected
+    result = embedder.embed([Image.new("RGB", (40, 60), (200, 30, 30))])
+    assert result.codes.shape == (1, embedder.embedding_dim // 8)
+
+
+def test_pooled_branch_checkpoint_round_trips_and_folds_batch_norm(tiny_manifest, tmp_path):
+    _, root, records = tiny_manifest
+    torch.manual_seed(0)
+    model = build_embedder({**TINY_CONFIG, "small_pooled_branch": True})
+    model.train()
+    with torch.no_grad():
+        model(torch.randn(8, 3, 32, 32) * 2 + 0.5)
+    model.eval()
+    model.load_state_dict({k: (v.half().float() if v.is_floating_point() else v)
+                           for k, v in model.state_dict().items()})
+    crops = crops_of(records, root)
+    with torch.inference_mode():
+        expected = model(Embedder(model, device="cpu").preprocessor(crops))
+    shipped = save_embedder_checkpoint(model, tmp_path / "pooled.pt", {"steps_done": 0})
+    reloaded = Embedder.from_checkpoint(shipped, device="cpu")
+    assert reloaded.config["small_pooled_branch"] is True
+    np.testing.assert_allclose(reloaded.embed(crops).embeddings, expected.numpy(), atol=1e-5)
+
+
+def test_straight_through_sign_codes_are_unit_sign_vectors_with_identity_gradient():
+    embeddings = torch.tensor([[0.6, -0.8, 0.0, 0.1]], requires_grad=True)
+    codes = straight_through_sign_codes(embeddings)
+    np.testing.assert_allclose(codes.detach().numpy(), [[0.5, -0.5, -0.5, 0.5]])
+    (codes * torch.tensor([[1.0, 2.0, 3.0, 4.0]])).sum().backward()
+    np.testing.assert_allclose(embeddings.grad.numpy(), [[1.0, 2.0, 3.0, 4.0]])
+
+
+def test_sign_code_weight_adds_the_instance_loss_on_binary_codes():
+    torch.manual_seed(0)
+    model = build_embedder({**TINY_CONFIG, "n_instances": 6}).train()
+    embeddings = model(torch.randn(4, 3, 32, 32))
+    batch = {"categories": torch.tensor([0, 1, 2, 3]),
+             "attributes": {name: torch.full((4,), -1) for name in taxonomy.ATTRIBUTES}}
+    classes, targets = torch.arange(6), torch.tensor([0, 1, 2, 3])
+    plain, plain_parts = multitask_loss(model, embeddings, batch, classes, targets, 0.1)
+    with_codes, parts = multitask_loss(model, embeddings, batch, classes, targets, 0.1, sign_code_weight=0.5)
+    assert "instance_sign" not in plain_parts
+    assert with_codes.item() == pytest.approx(plain.item() + 0.5 * parts["instance_sign"], rel=1e-5)
