@@ -31,6 +31,7 @@ from torchvision.transforms.functional import pil_to_tensor
 from models_runtime import taxonomy
 from models_runtime.checkpoints import load_checkpoint
 from models_runtime.device import pick_device
+from models_runtime.layers import conv_bn_relu
 
 ARCHITECTURES = ("small", "mobilenet_v3_fpn", "resnet50_fpn", "resnet50_fpn_v2", "resnext101_fpn")
 
@@ -95,13 +96,6 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
     return resolved
 
 
-def _conv_bn_relu(in_channels: int, out_channels: int, stride: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
-        nn.BatchNorm2d(out_channels),
-        nn.ReLU(inplace=True),
-    )
-
 
 class SmallBackbone(nn.Module):
     """A five-stage plain CNN (strides 2..32) with an FPN on strides 8, 16 and 32.
@@ -114,8 +108,8 @@ class SmallBackbone(nn.Module):
         stages = []
         in_channels = 3
         for out_channels in channels:
-            stages.append(nn.Sequential(_conv_bn_relu(in_channels, out_channels, 2),
-                                        _conv_bn_relu(out_channels, out_channels, 1)))
+            stages.append(nn.Sequential(conv_bn_relu(in_channels, out_channels, 2),
+                                        conv_bn_relu(out_channels, out_channels, 1)))
             in_channels = out_channels
         self.stages = nn.ModuleList(stages)
         self.fpn = FeaturePyramidNetwork(list(channels[2:]), fpn_channels,

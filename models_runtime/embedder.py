@@ -29,6 +29,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from models_runtime import taxonomy
 from models_runtime.checkpoints import load_checkpoint
 from models_runtime.device import pick_device
+from models_runtime.layers import conv_bn_relu
 
 TORCHVISION_BACKBONES = ("resnet18", "resnet50", "resnext50_32x4d", "resnext101_32x8d")
 BACKBONES = ("small",) + TORCHVISION_BACKBONES
@@ -71,13 +72,6 @@ def binarize(embeddings: np.ndarray) -> np.ndarray:
     return np.packbits(np.asarray(embeddings) > 0, axis=1)
 
 
-def _conv_bn_relu(in_channels: int, out_channels: int, stride: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
-        nn.BatchNorm2d(out_channels),
-        nn.ReLU(inplace=True),
-    )
-
 
 class SmallBackbone(nn.Module):
     """A compact CNN for CPU use: four stride-2 stages, then a flattened 4x4 map.
@@ -93,13 +87,13 @@ class SmallBackbone(nn.Module):
         super().__init__()
         w1, w2, w3, w4 = widths
         self.features = nn.Sequential(
-            _conv_bn_relu(3, w1, 2),            # /2
-            _conv_bn_relu(w1, w1, 1),
-            _conv_bn_relu(w1, w2, 2),           # /4
-            _conv_bn_relu(w2, w2, 1),
-            _conv_bn_relu(w2, w3, 2),           # /8
-            _conv_bn_relu(w3, w3, 1),
-            _conv_bn_relu(w3, w4, 2),           # /16
+            conv_bn_relu(3, w1, 2),            # /2
+            conv_bn_relu(w1, w1, 1),
+            conv_bn_relu(w1, w2, 2),           # /4
+            conv_bn_relu(w2, w2, 1),
+            conv_bn_relu(w2, w3, 2),           # /8
+            conv_bn_relu(w3, w3, 1),
+            conv_bn_relu(w3, w4, 2),           # /16
         )
         self.pool = nn.AdaptiveAvgPool2d(4)
         self.pooled_branch = bool(pooled_branch)
