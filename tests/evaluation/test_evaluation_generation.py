@@ -71,7 +71,7 @@ def test_generation_writes_query_objects_candidates_and_one_task_each(engineer, 
     assert payload["query_object"]["crop_url"].endswith(f"{query_object.crop.sha256}.png")
     assert set(payload["query_object"]) == {"id", "crop_url", "scene_url", "box", "category"}
     candidates = list(query_object.candidates.order_by("rank"))
-    assert 1 <= len(candidates) <= 5
+    assert len(candidates) in range(1, 6)
     assert [c["product_id"] for c in payload["candidates"]] == [c.product_id for c in candidates]
     assert all(set(c) == {"product_id", "image_url", "category"} for c in payload["candidates"])
     # Restricted to the detected category: every candidate shares it.
