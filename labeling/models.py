@@ -165,6 +165,10 @@ class Queue(models.Model):
     priority = models.IntegerField(default=0)
     lease_seconds = models.PositiveIntegerField(default=600)
     is_active = models.BooleanField(default=True)
+    # Staff (experts, admins) may label a queue's ordinary tasks; by default their labels are kept
+    # apart from the crowd's: they take no replication slot and the run metrics leave them out.
+    staff_labels_count = models.BooleanField(
+        default=False, help_text="Experts' and admins' labels count toward replication and the metrics.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -212,6 +216,9 @@ class Assignment(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
+    # False for a staff member's lease on a queue whose staff labels do not count: it holds no
+    # replication slot and its label does not raise the task's label_count.
+    counts_toward_replication = models.BooleanField(default=True)
 
     class Meta:
         constraints = [
@@ -234,6 +241,12 @@ class Label(models.Model):
     guide_version = models.ForeignKey(GuideVersion, null=True, blank=True, on_delete=models.PROTECT)
     time_spent_ms = models.PositiveIntegerField(default=0)
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    # sha256 of the submitted request body's answer: a replay under the same key with another body is refused.
+    request_sha256 = models.CharField(max_length=64, blank=True, default="")
+    # Given by an expert or admin rather than a labeler; see Queue.staff_labels_count.
+    is_staff_label = models.BooleanField(default=False)
+    # Whether this label took one of the task's replication slots (and counts in the metrics).
+    counts_toward_replication = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -251,3 +264,56 @@ class GoldenAnswer(models.Model):
     expert = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     reason = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+
+class TaskImage(models.Model):
+    """Which stored images a task shows (its payload's media URLs), so the media view can tell in
+    one indexed query whether a labeler may see a file: they may when they hold or held an
+    assignment on a task that shows it. Written by ``tasks_create``."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="task_images")
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="task_images")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["task", "image"], name="task_image_unique")]
+        indexes = [models.Index(fields=["image", "task"], name="task_image_by_image")]
+
+
+class ApiToken(models.Model):
+    """An API token. Only the sha256 of the key is stored; the key is shown once, when issued.
+
+    A token stops working when it expires, when it is revoked, or when the user's credentials
+    fingerprint (password hash, role, pool, active flag) no longer matches the one taken at issue:
+    a password, role or pool change therefore revokes every token of that user, whatever path
+    (admin, service, shell) made the change.
+    """
+
+    key_sha256 = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    credentials_fingerprint = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "revoked_at"], name="api_token_user_live")]
+
+    def __str__(self) -> str:
+        return f"token of {self.user_id} ({self.key_sha256[:8]})"
+
+
+class SignInThrottle(models.Model):
+    """Failed sign-ins per user name and per client address; one row per (scope, key).
+
+    ``failures`` counts failures since ``window_started_at``; ``locked_until`` refuses every
+    attempt (right password or not) until then. Rules: labeling/services/signin.py.
+    """
+
+    scope = models.CharField(max_length=10)  # "user" or "ip"
+    key = models.CharField(max_length=200)
+    failures = models.PositiveIntegerField(default=0)
+    window_started_at = models.DateTimeField()
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "key"], name="signin_throttle_unique")]
