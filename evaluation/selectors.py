@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 from django.core.cache import cache
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 
 from evaluation import metrics
 from evaluation.models import EvalRun, ModelVersion, QueryObject
@@ -34,11 +34,14 @@ def scene_set_list() -> QuerySet[SceneSet]:
 def eval_run_label_frame(*, run: EvalRun) -> pd.DataFrame:
     """One row per (labeler, query object, slot) of the run's non-golden labels, from one query.
 
+    Staff labels are in it only when the run's queue counts them (``Queue.staff_labels_count``);
+    ``eval_run_staff_labels`` says how many there are either way.
+
     A relevance answer is ``{"grades": [...]}`` with one grade per candidate in the task payload's
     order, which is rank order, so grade i belongs to slot i + 1.
     """
     rows = list(Label.objects.filter(task__queue_id=run.queue_id, task__is_golden=False,
-                                     task__query_object__isnull=False)
+                                     task__query_object__isnull=False, counts_toward_replication=True)
                 .values_list("task__query_object__id", "labeler_id", "answer"))
     if not rows:
         return pd.DataFrame({"query_object_id": pd.Series(dtype="int64"), "labeler_id": pd.Series(dtype="int64"),
@@ -48,6 +51,13 @@ def eval_run_label_frame(*, run: EvalRun) -> pd.DataFrame:
     frame = frame.drop(columns="answer").explode("grade", ignore_index=False).dropna(subset=["grade"])
     frame["slot"] = frame.groupby(level=0).cumcount() + 1
     return frame.reset_index(drop=True)[LABEL_FRAME_COLUMNS]
+
+
+def eval_run_staff_labels(*, run: EvalRun) -> dict:
+    """How many of the run's labels came from experts or admins, and how many of those count."""
+    counts = Label.objects.filter(task__queue_id=run.queue_id, is_staff_label=True).aggregate(
+        total=Count("pk"), counted=Count("pk", filter=Q(counts_toward_replication=True)))
+    return {"total": counts["total"], "counted": counts["counted"]}
 
 
 def eval_run_query_object_frame(*, run: EvalRun) -> pd.DataFrame:
@@ -70,6 +80,7 @@ def eval_run_metrics(*, run: EvalRun) -> dict:
     if block is None:
         block = metrics.relevance_metrics(eval_run_label_frame(run=run), eval_run_query_object_frame(run=run),
                                           k=run.top_k)
+        block["staff_labels"] = eval_run_staff_labels(run=run)
         cache.set(key, block, METRICS_CACHE_SECONDS)
     return block
 

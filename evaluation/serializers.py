@@ -85,6 +85,9 @@ METRICS_SCHEMA = {
         "bad_rate": {"type": "number", "nullable": True},
         "n_query_objects": {"type": "integer"},
         "n_judged": {"type": "integer"},
+        "staff_labels": {"type": "object", "description": "Labels given by experts or admins: all of them, and "
+                         "those that count in these metrics (only when the queue counts staff labels).",
+                         "properties": {"total": {"type": "integer"}, "counted": {"type": "integer"}}},
         "per_category": {"type": "object", "additionalProperties": {"type": "object"}},
         "ci": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "number"},
                                                           "nullable": True}},

@@ -251,6 +251,8 @@ def eval_run_detail(request, run_id: int):
         "label_share": _share(labels_stored, labels_target),
         "n_judged": metrics.get("n_judged", 0),
         "n_query_objects": metrics.get("n_query_objects", 0),
+        "staff_labels": metrics.get("staff_labels", {"total": 0, "counted": 0}),
+        "staff_labels_count": run.queue.staff_labels_count if run.queue_id else False,
         "metric_cards": _metric_cards(metrics, gains),
         "per_category": _per_category_rows(metrics),
     })

@@ -68,7 +68,7 @@ class GuideVersionAdmin(admin.ModelAdmin):
 
 @admin.register(models.Queue)
 class QueueAdmin(admin.ModelAdmin):
-    list_display = ("name", "task_kind", "replication", "golden_rate", "priority", "is_active")
+    list_display = ("name", "task_kind", "replication", "golden_rate", "priority", "staff_labels_count", "is_active")
     list_filter = ("task_kind", "is_active")
     filter_horizontal = ("allowed_pools",)
 
@@ -91,7 +91,8 @@ class AssignmentAdmin(admin.ModelAdmin):
 class LabelAdmin(admin.ModelAdmin):
     """Labels are append-only: the admin shows them but cannot change or delete them."""
 
-    list_display = ("id", "task", "labeler", "guide_version", "time_spent_ms", "created_at")
+    list_display = ("id", "task", "labeler", "is_staff_label", "counts_toward_replication", "guide_version",
+                    "time_spent_ms", "created_at")
     list_filter = ("task__queue",)
     raw_id_fields = ("task", "assignment", "labeler")
 

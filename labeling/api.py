@@ -34,6 +34,8 @@ REFUSALS: dict[type[Exception], tuple[int, str]] = {
     queue_engine.AssignmentFinished: (status.HTTP_409_CONFLICT, "assignment_finished"),
     queue_engine.LeaseExpired: (status.HTTP_410_GONE, "lease_expired"),
     queue_engine.IdempotencyKeyReused: (status.HTTP_409_CONFLICT, "idempotency_key_reused"),
+    # The IETF idempotency-key draft's answer to a key replayed with another payload.
+    queue_engine.IdempotencyBodyChanged: (status.HTTP_422_UNPROCESSABLE_ENTITY, "idempotency_body_changed"),
     AnswerSchemaError: (status.HTTP_400_BAD_REQUEST, "answer_invalid"),
 }
 

@@ -5,6 +5,8 @@ Every function takes ``now`` so tests can move the clock; interfaces leave it ou
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 from datetime import datetime, timedelta
 
@@ -23,6 +25,8 @@ ASSIGNMENT_ALREADY_SUBMITTED = "This assignment was already submitted; claim a n
 ASSIGNMENT_ALREADY_SKIPPED = "This assignment was skipped; it can no longer be submitted."
 LEASE_EXPIRED = "Your lease on this task expired and the task was handed to other labelers; claim a new task."
 IDEMPOTENCY_KEY_REUSED = "This Idempotency-Key was already used for another assignment; send a new key with each new submit."
+IDEMPOTENCY_BODY_CHANGED = ("This Idempotency-Key was already used with a different request body; a retry must send the "
+                            "same body, and a new answer needs a new key.")
 
 # Bounded retries keep claim's query count independent of the queue size (see QUEUE.md, "Claim").
 CLAIM_ATTEMPTS = 3
@@ -60,6 +64,23 @@ class IdempotencyKeyReused(QueueEngineError):
     pass
 
 
+class IdempotencyBodyChanged(QueueEngineError):
+    pass
+
+
+def submit_fingerprint(*, answer, time_spent_ms: int | None) -> str:
+    """sha256 of a submit's body in canonical JSON (sorted keys, no spaces): equal bodies give
+    equal fingerprints however the client ordered or spaced them."""
+    canonical = json.dumps({"answer": answer, "time_spent_ms": time_spent_ms}, sort_keys=True,
+                           separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def labeler_is_staff(labeler: User) -> bool:
+    """Experts and admins label too (golden items, spot checks); their labels are staff labels."""
+    return labeler.is_superuser or labeler.role != Role.LABELER
+
+
 def _golden_candidates(*, queue: Queue, labeler: User) -> QuerySet[Task]:
     """Golden tasks the labeler has not touched, best first. Golden tasks are shown to every
     labeler (that is how accuracy is measured), so replication does not cap them."""
@@ -74,7 +95,8 @@ def _golden_candidates(*, queue: Queue, labeler: User) -> QuerySet[Task]:
 # lock clause) cost about 3x the time PostgreSQL took to run them (see benchmarks/RESULTS_queue.md).
 _LIVE_LEASES_SQL = (
     f"(SELECT COUNT(*) FROM {Assignment._meta.db_table} lease"
-    f" WHERE lease.task_id = t.id AND lease.state = '{AssignmentState.ACTIVE}' AND lease.expires_at > %s)"
+    f" WHERE lease.task_id = t.id AND lease.state = '{AssignmentState.ACTIVE}' AND lease.expires_at > %s"
+    f" AND lease.counts_toward_replication)"
 )
 # Any assignment of the labeler on a task (submitted, skipped, or a lease they let expire) rules
 # the task out for them: a skip is final and nobody labels a task twice. Order = task_claim_order.
@@ -137,11 +159,13 @@ def queue_check_open(*, queue: Queue, labeler: User) -> None:
         raise QueueNotOpenToPool(QUEUE_NOT_OPEN_TO_POOL)
 
 
-def _lease_create(*, queue: Queue, task: Task, labeler: User, now: datetime) -> Assignment:
+def _lease_create(*, queue: Queue, task: Task, labeler: User, now: datetime,
+                  counts_toward_replication: bool = True) -> Assignment:
     task.queue = queue  # the caller serializes the task's kind; spare that query
     return Assignment.objects.create(
         task=task, queue=queue, labeler=labeler, state=AssignmentState.ACTIVE,
         expires_at=now + timedelta(seconds=queue.lease_seconds),
+        counts_toward_replication=counts_toward_replication,
     )
 
 
@@ -152,6 +176,19 @@ def _claim_golden(*, queue: Queue, labeler: User, now: datetime) -> Assignment |
         return None
     with transaction.atomic():
         return _lease_create(queue=queue, task=task, labeler=labeler, now=now)
+
+
+def _claim_uncounted(*, queue: Queue, labeler: User, now: datetime) -> Assignment | None:
+    """A staff member's claim on a queue whose staff labels do not count: their lease and label take
+    no replication slot, so (as for golden tasks) there is nothing to overfill and no lock to take.
+    They get the first normal task they have not touched, full or not."""
+    task = (Task.objects.filter(queue=queue, is_golden=False)
+            .filter(~Exists(Assignment.objects.filter(task=OuterRef("pk"), labeler=labeler)))
+            .order_by("-priority", "created_at", "id").first())
+    if task is None:
+        return None
+    with transaction.atomic():
+        return _lease_create(queue=queue, task=task, labeler=labeler, now=now, counts_toward_replication=False)
 
 
 def _claim_replicated(*, queue: Queue, labeler: User, now: datetime) -> Assignment | None:
@@ -188,9 +225,11 @@ def assignment_claim(
         kinds = (True, False) if golden_first else (False, True)
     else:
         kinds = (False,)
+    normal_claim = (_claim_uncounted if labeler_is_staff(labeler) and not queue.staff_labels_count
+                    else _claim_replicated)
     try:
         for is_golden in kinds:
-            claim = _claim_golden if is_golden else _claim_replicated
+            claim = _claim_golden if is_golden else normal_claim
             lease = claim(queue=queue, labeler=labeler, now=now)
             if lease is not None:
                 return lease
@@ -201,11 +240,19 @@ def assignment_claim(
     return None
 
 
-def _replayed_label(*, labeler: User, idempotency_key: str, assignment_id: int) -> Label | None:
+def _replayed_label(*, labeler: User, idempotency_key: str, assignment_id: int, fingerprint: str) -> Label | None:
     label = Label.objects.filter(labeler=labeler, idempotency_key=idempotency_key).first()
-    if label is not None and label.assignment_id != assignment_id:
-        raise IdempotencyKeyReused(IDEMPOTENCY_KEY_REUSED)
+    if label is not None:
+        _check_replay(label=label, assignment_id=assignment_id, fingerprint=fingerprint)
     return label
+
+
+def _check_replay(*, label: Label, assignment_id: int, fingerprint: str) -> None:
+    """A replay must repeat the first request exactly: same assignment, same body."""
+    if label.assignment_id != assignment_id:
+        raise IdempotencyKeyReused(IDEMPOTENCY_KEY_REUSED)
+    if label.request_sha256 and label.request_sha256 != fingerprint:
+        raise IdempotencyBodyChanged(IDEMPOTENCY_BODY_CHANGED)
 
 
 def _locked_own_assignment(*, assignment_id: int, labeler: User, lock_task: bool) -> Assignment:
@@ -234,11 +281,14 @@ def label_submit(
 ) -> tuple[Label, bool]:
     """Store the labeler's answer for their assignment; return (label, created).
 
-    A replay with the same ``idempotency_key`` returns the first label and stores nothing new.
+    A replay with the same ``idempotency_key`` and the same body returns the first label and stores
+    nothing new; the same key with another body is refused (IdempotencyBodyChanged).
     Raises a QueueEngineError or labeling.answer_schemas.AnswerSchemaError when refused.
     """
+    fingerprint = submit_fingerprint(answer=answer, time_spent_ms=time_spent_ms)
     if idempotency_key:
-        replay = _replayed_label(labeler=labeler, idempotency_key=idempotency_key, assignment_id=assignment_id)
+        replay = _replayed_label(labeler=labeler, idempotency_key=idempotency_key, assignment_id=assignment_id,
+                                 fingerprint=fingerprint)
         if replay is not None:
             return replay, False
     try:
@@ -252,6 +302,7 @@ def label_submit(
                     # A concurrent replay of this very submit committed while we waited for the lock.
                     replay = Label.objects.filter(assignment=assignment, idempotency_key=idempotency_key).first()
                     if replay is not None:
+                        _check_replay(label=replay, assignment_id=assignment_id, fingerprint=fingerprint)
                         return replay, False
                 raise AssignmentFinished(ASSIGNMENT_ALREADY_SUBMITTED)
             if assignment.state == AssignmentState.SKIPPED:
@@ -259,8 +310,10 @@ def label_submit(
             # Read the clock only now, holding the task lock: a claim that counted this lease as
             # expired has committed by now, so we see its lease in the re-count below.
             now = now or timezone.now()
+            counted = assignment.counts_toward_replication
             if (
                 assignment.expires_at <= now
+                and counted
                 and not task.is_golden
                 and not _task_has_free_slot(task=task, replication=queue.replication, now=now)
             ):
@@ -271,15 +324,18 @@ def label_submit(
             label = Label.objects.create(
                 task=task, assignment=assignment, labeler=labeler, answer=cleaned_answer,
                 guide_version_id=queue.guide_version_id, time_spent_ms=time_spent_ms,
-                idempotency_key=idempotency_key or None,
+                idempotency_key=idempotency_key or None, request_sha256=fingerprint,
+                is_staff_label=labeler_is_staff(labeler), counts_toward_replication=counted,
             )
             Assignment.objects.filter(pk=assignment.pk).update(state=AssignmentState.SUBMITTED, finished_at=now)
-            Task.objects.filter(pk=task.pk).update(label_count=F("label_count") + 1)
+            if counted:
+                Task.objects.filter(pk=task.pk).update(label_count=F("label_count") + 1)
     except IntegrityError:
         # Only the (labeler, idempotency_key) constraint can fire here: the same key was committed
         # meanwhile by a submit of another assignment, or of this one.
         if idempotency_key:
-            replay = _replayed_label(labeler=labeler, idempotency_key=idempotency_key, assignment_id=assignment_id)
+            replay = _replayed_label(labeler=labeler, idempotency_key=idempotency_key, assignment_id=assignment_id,
+                                     fingerprint=fingerprint)
             if replay is not None:
                 return replay, False
         raise

@@ -29,8 +29,10 @@ def queue_create(
     guide_version: GuideVersion | None = None,
     priority: int = 0,
     lease_seconds: int = 600,
+    staff_labels_count: bool = False,
 ) -> Queue:
-    """Create a queue; an empty ``allowed_pools`` opens it to every pool."""
+    """Create a queue; an empty ``allowed_pools`` opens it to every pool. ``staff_labels_count``:
+    whether experts' and admins' labels take replication slots and count in the metrics."""
     if task_kind not in TaskKind.values:
         raise QueueCreateError(TASK_KIND_UNKNOWN.format(kind=task_kind, kinds=", ".join(TaskKind.values)))
     if replication < 1:
@@ -45,6 +47,7 @@ def queue_create(
         queue = Queue.objects.create(
             name=name, task_kind=task_kind, replication=replication, golden_rate=golden_rate,
             guide_version=guide_version, priority=priority, lease_seconds=lease_seconds,
+            staff_labels_count=staff_labels_count,
         )
         pools = list(allowed_pools)
         if pools:

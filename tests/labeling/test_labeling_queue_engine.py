@@ -199,7 +199,7 @@ def test_idempotent_replay_returns_the_first_label_and_stores_nothing_new(make_q
     first, first_created = label_submit(assignment_id=lease.pk, labeler=labeler, answer=GOOD_RELEVANCE_ANSWER,
                                         idempotency_key="key-1")
     replay, replay_created = label_submit(assignment_id=lease.pk, labeler=labeler,
-                                          answer={"grades": ["not_similar"] * 5}, idempotency_key="key-1")
+                                          answer=dict(GOOD_RELEVANCE_ANSWER), idempotency_key="key-1")
     assert (first_created, replay_created) == (True, False)
     assert replay.pk == first.pk and replay.answer == GOOD_RELEVANCE_ANSWER
     assert Label.objects.count() == 1
