@@ -5,8 +5,16 @@ from evaluation import models
 
 @admin.register(models.ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
+    """Model versions come in through POST /api/v1/model-versions, which validates the checkpoint
+    (evaluation.services.model_version_register); the admin may rename and annotate them, but it
+    neither adds one nor swaps a checkpoint, which would skip that validation."""
+
     list_display = ("kind", "name", "version_tag", "created_at")
     list_filter = ("kind",)
+    readonly_fields = ("kind", "checkpoint", "config", "created_by", "created_at")
+
+    def has_add_permission(self, request):
+        return False
 
 
 @admin.register(models.EvalRun)

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable
 
+from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
@@ -20,7 +22,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from evaluation.models import Candidate, EvalRun, EvalRunScene, EvalRunStatus, ModelKind, ModelVersion, QueryObject
-from labeling.models import GuideVersion, Image, ImageKind, Product, SceneSet, TaskKind
+from labeling.models import GuideVersion, Image, ImageKind, Product, Queue, SceneSet, TaskKind
 from labeling.services.images import image_open, image_png_bytes, images_store
 from labeling.services.queues import queue_create
 from labeling.services.tasks import TaskSpec, tasks_create
@@ -40,6 +42,10 @@ MODEL_KIND_UNKNOWN = "'{kind}' is not a model kind; choose one of: {kinds}."
 MODEL_VERSION_EXISTS = "A {kind} named '{name}' with version tag '{version_tag}' is already registered."
 MODEL_CHECKPOINT_MISSING = "Give exactly one of a checkpoint path or an uploaded checkpoint file."
 MODEL_CHECKPOINT_INVALID = "The checkpoint cannot be used as a {kind}: {reason}"
+MODEL_CHECKPOINT_TOO_LARGE = "The checkpoint is larger than the upload limit of {limit} bytes (MODEL_UPLOAD_MAX_BYTES)."
+MODEL_CONFIG_CHANGES_ARCHITECTURE = ("config may add inference settings but not change the checkpoint's own "
+                                     "settings, which the workers build the model from: {keys}.")
+MODEL_SCORE_THRESHOLD_INVALID = "'{key}' must be a number from 0 to 1."
 RUN_DETECTOR_WRONG_KIND = "Model version {id} is a {kind}, not a detector."
 RUN_EMBEDDER_WRONG_KIND = "Model version {id} is a {kind}, not an embedder."
 RUN_REPLICATION_INVALID = "Replication must be between 1 and {maximum}."
@@ -49,6 +55,7 @@ RUN_NAME_EMPTY = "Give the run a name."
 RUN_TOP_K_INVALID = "top_k must be between 1 and {maximum}."
 
 MAX_REPLICATION = 10
+QUEUE_NAME_MAX_LENGTH = Queue._meta.get_field("name").max_length
 MAX_TOP_K = 20
 # Scenes per GPU task: big enough to batch detection and embedding, small enough that a crash
 # redoes little and the progress bar moves.
@@ -66,6 +73,10 @@ class ModelVersionError(ValueError):
         self.field = field
 
 
+class ModelVersionTooLarge(ModelVersionError):
+    """The upload is over ``MODEL_UPLOAD_MAX_BYTES``; the API answers 413 rather than 400."""
+
+
 class EvalRunError(ValueError):
     def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
@@ -74,15 +85,42 @@ class EvalRunError(ValueError):
 
 # -- model versions -----------------------------------------------------------------------------
 
+def _score_threshold_valid(value) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            and 0.0 <= value <= 1.0)
+
+
+def _checkpoint_copy(checkpoint_file: BinaryIO, local: Path, limit: int) -> None:
+    """Copy an upload to ``local``, refusing it as soon as it passes ``limit`` bytes."""
+    size = getattr(checkpoint_file, "size", None)
+    if size is not None and size > limit:
+        raise ModelVersionTooLarge(MODEL_CHECKPOINT_TOO_LARGE.format(limit=limit), "checkpoint")
+    chunks = (checkpoint_file.chunks() if hasattr(checkpoint_file, "chunks")
+              else iter(lambda: checkpoint_file.read(1 << 20), b""))
+    written = 0
+    with open(local, "wb") as out:
+        for chunk in chunks:
+            written += len(chunk)
+            if written > limit:
+                raise ModelVersionTooLarge(MODEL_CHECKPOINT_TOO_LARGE.format(limit=limit), "checkpoint")
+            out.write(chunk)
+
+
 def model_version_register(*, kind: str, name: str, version_tag: str, checkpoint_path: str | Path | None = None,
                            checkpoint_file: BinaryIO | None = None, config: dict | None = None, notes: str = "",
                            created_by=None) -> ModelVersion:
-    """Store a checkpoint in media and register it as a model version.
+    """Validate a checkpoint, then store it in media and register it as a model version.
 
-    The checkpoint is loaded once to check that it is a models_runtime checkpoint of ``kind``; its
-    own config (the architecture) is stored with ``config`` laid over it, so inference settings
-    such as a detector's ``score_threshold`` (default: the checkpoint meta's, else 0.5) live with
-    the version.
+    Nothing is stored until the checkpoint has passed ``checkpoint_validate``: loaded without
+    running code, its architecture built from its config, its state dict loaded strictly and one
+    forward pass run (models_runtime/checkpoint_validation.py). Any refusal is a
+    ``ModelVersionError`` naming the field, with no file and no row left behind.
+
+    The checkpoint's own config (the architecture) is stored with ``config`` laid over it, so
+    inference settings such as a detector's ``score_threshold`` (default: the checkpoint meta's,
+    else 0.5) live with the version. ``config`` may add keys but not change the architecture's:
+    the workers build the model from the file, so a changed value would only make the stored
+    config lie about it.
     """
     if kind not in ModelKind.values:
         raise ModelVersionError(MODEL_KIND_UNKNOWN.format(kind=kind, kinds=", ".join(ModelKind.values)), "kind")
@@ -90,35 +128,47 @@ def model_version_register(*, kind: str, name: str, version_tag: str, checkpoint
         raise ModelVersionError(MODEL_CHECKPOINT_MISSING, "checkpoint")
     if ModelVersion.objects.filter(kind=kind, name=name, version_tag=version_tag).exists():
         raise ModelVersionError(MODEL_VERSION_EXISTS.format(kind=kind, name=name, version_tag=version_tag), "version_tag")
+    overlay = dict(config or {})
+    if SCORE_THRESHOLD_CONFIG_KEY in overlay and not _score_threshold_valid(overlay[SCORE_THRESHOLD_CONFIG_KEY]):
+        raise ModelVersionError(MODEL_SCORE_THRESHOLD_INVALID.format(key=SCORE_THRESHOLD_CONFIG_KEY), "config")
     with tempfile.TemporaryDirectory() as scratch:
         if checkpoint_file is not None:
             local = Path(scratch) / "upload.pt"
-            with open(local, "wb") as out:
-                for chunk in (checkpoint_file.chunks() if hasattr(checkpoint_file, "chunks") else iter(lambda: checkpoint_file.read(1 << 20), b"")):
-                    out.write(chunk)
+            _checkpoint_copy(checkpoint_file, local, int(settings.MODEL_UPLOAD_MAX_BYTES))
         else:
             local = Path(checkpoint_path)
-        from models_runtime.checkpoints import CheckpointError, load_checkpoint
+        from models_runtime.checkpoint_validation import checkpoint_validate
+        from models_runtime.checkpoints import CheckpointError
 
         try:
-            checkpoint_config, _, checkpoint_meta = load_checkpoint(local, kind=kind)
-        except (CheckpointError, OSError, RuntimeError) as error:
+            checked = checkpoint_validate(local, kind=kind)
+        except CheckpointError as error:
             raise ModelVersionError(MODEL_CHECKPOINT_INVALID.format(kind=kind, reason=error), "checkpoint") from error
+        changed = sorted(key for key, value in overlay.items()
+                         if key in checked.config and checked.config[key] != value)
+        if changed:
+            raise ModelVersionError(MODEL_CONFIG_CHANGES_ARCHITECTURE.format(keys=", ".join(changed)), "config")
+        # A trained detector may carry its operating threshold (the F1-optimal one) in its meta.
+        inference = ({SCORE_THRESHOLD_CONFIG_KEY: checked.meta[SCORE_THRESHOLD_CONFIG_KEY]}
+                     if kind == ModelKind.DETECTOR and SCORE_THRESHOLD_CONFIG_KEY in checked.meta else {})
+        if inference and not _score_threshold_valid(inference[SCORE_THRESHOLD_CONFIG_KEY]):
+            raise ModelVersionError(MODEL_CHECKPOINT_INVALID.format(
+                kind=kind, reason=MODEL_SCORE_THRESHOLD_INVALID.format(key=SCORE_THRESHOLD_CONFIG_KEY)), "checkpoint")
         stored_name = f"{kind}-{slugify(name)}-{slugify(version_tag)}.pt"
-        with transaction.atomic(), open(local, "rb") as handle:
-            # A trained detector may carry its operating threshold (the F1-optimal one) in its meta.
-            inference = ({SCORE_THRESHOLD_CONFIG_KEY: checkpoint_meta[SCORE_THRESHOLD_CONFIG_KEY]}
-                         if kind == ModelKind.DETECTOR and SCORE_THRESHOLD_CONFIG_KEY in checkpoint_meta else {})
-            version = ModelVersion(kind=kind, name=name, version_tag=version_tag,
-                                   config={**checkpoint_config, **inference, **(config or {})}, notes=notes,
-                                   created_by=created_by)
+        version = ModelVersion(kind=kind, name=name, version_tag=version_tag,
+                               config={**checked.config, **inference, **overlay}, notes=notes, created_by=created_by)
+        with open(local, "rb") as handle:
             version.checkpoint.save(stored_name, File(handle), save=False)
-            try:
+        try:
+            with transaction.atomic():
                 version.save()
-            except IntegrityError as error:
-                default_storage.delete(version.checkpoint.name)
-                raise ModelVersionError(MODEL_VERSION_EXISTS.format(kind=kind, name=name, version_tag=version_tag),
-                                        "version_tag") from error
+        except IntegrityError as error:
+            default_storage.delete(version.checkpoint.name)
+            raise ModelVersionError(MODEL_VERSION_EXISTS.format(kind=kind, name=name, version_tag=version_tag),
+                                    "version_tag") from error
+        except BaseException:
+            default_storage.delete(version.checkpoint.name)
+            raise
     return version
 
 
@@ -154,8 +204,10 @@ def eval_run_create(*, created_by, name: str, scene_set: SceneSet, detector: Mod
     if scenes_total == 0:
         raise EvalRunError(RUN_SCENE_SET_EMPTY.format(name=scene_set.name), "scene_set")
     with transaction.atomic():
-        queue = queue_create(name=f"Relevance: {name}", task_kind=TaskKind.RELEVANCE, replication=replication,
-                             golden_rate=golden_rate, guide_version=_relevance_guide_version())
+        # A run's name may use all 200 characters of EvalRun.name; its queue's name adds a prefix.
+        queue = queue_create(name=f"Relevance: {name}"[:QUEUE_NAME_MAX_LENGTH], task_kind=TaskKind.RELEVANCE,
+                             replication=replication, golden_rate=golden_rate,
+                             guide_version=_relevance_guide_version())
         run = EvalRun.objects.create(
             name=name, scene_set=scene_set, detector=detector, embedder=embedder,
             restrict_category=restrict_category, restrict_gender=restrict_gender, replication=replication,

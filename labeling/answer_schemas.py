@@ -94,7 +94,8 @@ def _clean_box(box, *, where: str, image_size: tuple[float, float] | None) -> li
 
 
 def _clean_category(category, *, where: str) -> str:
-    if category not in taxonomy.CATEGORY_INDEX:
+    # isinstance first: a list or object is unhashable, and the dict lookup would raise TypeError.
+    if not isinstance(category, str) or category not in taxonomy.CATEGORY_INDEX:
         raise AnswerSchemaError(CATEGORY_UNKNOWN.format(where=where, category=category))
     return category
 

@@ -4,13 +4,23 @@ The same bytes always map to the same ``Image`` row and the same file
 (``images/ab/cd/<sha>.png``), so re-importing a world or regenerating a crop stores nothing new.
 A file written inside a transaction that later rolls back stays on disk without a row; that is
 harmless, because the retry computes the same name and reuses the file instead of writing a copy.
+
+Every image is decoded in full before it is stored (``image_encode``): Pillow reads the header,
+the pixel count is held to ``settings.IMAGE_MAX_PIXELS`` (a PNG of a few KB can claim 30000 x
+30000 pixels and take gigabytes to decode), ``verify()`` checks the file's structure, and a
+fresh open ``load()``s the pixels. Pillow's own limit is set to the same number and its
+``DecompressionBombWarning`` is made an error for the whole process, so no other open (a worker
+reading a stored image) decodes more than that either. Person uploads (the admin) come in
+through ``image_upload_png``, which accepts a few common formats and re-encodes to PNG.
 """
 from __future__ import annotations
 
 import hashlib
 import io
+import warnings
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import Image as PILImage
@@ -19,6 +29,19 @@ from labeling.models import Image, ImageKind
 
 UNKNOWN_IMAGE_KIND_ERROR = "unknown image kind {kind!r}; expected one of {kinds}"
 NOT_AN_IMAGE_ERROR = "the bytes given are not an image PIL can read: {reason}"
+IMAGE_TOO_MANY_PIXELS = ("the image has more than {limit} pixels (width times height), the limit that guards "
+                         "against decompression bombs.")
+IMAGE_NOT_PNG = "the image is stored as PNG and these bytes are {format}."
+IMAGE_UPLOAD_FORMAT = "the file is {format}; upload a PNG, JPEG or WebP image."
+IMAGE_UPLOAD_TOO_LARGE = "the file is {size} bytes, over the {limit}-byte limit for an image upload."
+
+STORED_FORMATS = ("PNG",)
+# Formats a person may upload (re-encoded to PNG before storing). Naming them also stops Pillow
+# from trying its rarer decoders on hostile bytes.
+UPLOAD_FORMATS = ("PNG", "JPEG", "MPO", "WEBP")
+
+PILImage.MAX_IMAGE_PIXELS = settings.IMAGE_MAX_PIXELS
+warnings.simplefilter("error", PILImage.DecompressionBombWarning)
 
 
 @dataclass(frozen=True)
@@ -40,13 +63,58 @@ def image_storage_name(sha256: str) -> str:
     return f"images/{sha256[:2]}/{sha256[2:4]}/{sha256}.png"
 
 
-def image_encode(*, data: bytes) -> EncodedImage:
+def _decoded(data: bytes, *, formats: tuple[str, ...]) -> PILImage.Image:
+    """The fully decoded image in ``data``, or ``ValueError`` with one of this module's messages.
+
+    Broad ``except``: decoders fed hostile bytes fail in many ways (``SyntaxError``,
+    ``struct.error``, ``EOFError``...), and each of them means "not an image we accept".
+    """
+    limit = int(settings.IMAGE_MAX_PIXELS)
     try:
-        with PILImage.open(io.BytesIO(data)) as picture:
-            width, height = picture.size
-    except (OSError, ValueError) as error:
+        with PILImage.open(io.BytesIO(data), formats=UPLOAD_FORMATS) as header:
+            width, height = header.size
+            found_format = header.format
+    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as error:
+        raise ValueError(IMAGE_TOO_MANY_PIXELS.format(limit=limit)) from error
+    except Exception as error:  # noqa: BLE001 - see the docstring
         raise ValueError(NOT_AN_IMAGE_ERROR.format(reason=error)) from error
+    if found_format not in formats:
+        raise ValueError((IMAGE_NOT_PNG if formats == STORED_FORMATS else IMAGE_UPLOAD_FORMAT).format(
+            format=found_format))
+    if width * height > limit:
+        raise ValueError(IMAGE_TOO_MANY_PIXELS.format(limit=limit))
+    try:
+        with PILImage.open(io.BytesIO(data), formats=formats) as checked:
+            checked.verify()
+        # verify() leaves the image unusable; decoding the pixels needs a fresh open.
+        picture = PILImage.open(io.BytesIO(data), formats=formats)
+        picture.load()
+    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as error:
+        raise ValueError(IMAGE_TOO_MANY_PIXELS.format(limit=limit)) from error
+    except Exception as error:  # noqa: BLE001 - see the docstring
+        raise ValueError(NOT_AN_IMAGE_ERROR.format(reason=error)) from error
+    return picture
+
+
+def image_encode(*, data: bytes) -> EncodedImage:
+    """Check that ``data`` is a PNG that decodes within the pixel limit; raises ``ValueError``."""
+    with _decoded(data, formats=STORED_FORMATS) as picture:
+        width, height = picture.size
     return EncodedImage(data=data, sha256=hashlib.sha256(data).hexdigest(), width=width, height=height)
+
+
+def image_upload_png(*, data: bytes) -> bytes:
+    """The PNG bytes the platform stores for an uploaded file (PNG, JPEG or WebP), after the same
+    checks as ``image_encode``; raises ``ValueError`` with a message for the person uploading."""
+    limit = int(settings.IMAGE_UPLOAD_MAX_BYTES)
+    if len(data) > limit:
+        raise ValueError(IMAGE_UPLOAD_TOO_LARGE.format(size=len(data), limit=limit))
+    return image_png_bytes(_decoded(data, formats=UPLOAD_FORMATS))
+
+
+def image_file_write(*, encoded: EncodedImage) -> str:
+    """Write the file of ``encoded`` under its content-addressed name (once); returns the name."""
+    return _write_file(encoded)
 
 
 def _check_kind(kind: str) -> None:

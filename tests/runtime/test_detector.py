@@ -107,7 +107,7 @@ def test_training_record_and_checkpoint_say_how_the_model_was_trained(tiny_train
     assert meta["training"]["steps"] == 100
     # the platform runs the detector at the threshold chosen on the validation split
     assert meta["score_threshold"] == written["val"]["f1_optimal_threshold"]
-    blob = torch.load(directory / "detector.pt", weights_only=False)
+    blob = torch.load(directory / "detector.pt", weights_only=True)
     assert all(t.dtype == torch.float16 for t in blob["state_dict"].values() if t.is_floating_point())
 
 
