@@ -91,6 +91,10 @@ class Image(models.Model):
     kind = models.CharField(max_length=20, choices=ImageKind.choices)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    class Meta:
+        # The media view and tasks_create find an image by its storage name.
+        indexes = [models.Index(fields=["file"], name="image_file")]
+
     def __str__(self) -> str:
         return f"{self.kind} {self.sha256[:12]}"
 

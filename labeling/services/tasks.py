@@ -1,9 +1,17 @@
-"""Task creation for producers (evaluation runs, imports). Idempotent by ``source_key``."""
+"""Task creation for producers (evaluation runs, imports). Idempotent by ``source_key``.
+
+``tasks_create`` also records which stored images each task shows (``TaskImage``), read from the
+media URLs in its payload: the media view lets a labeler see a file only through that table.
+"""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit
 
-from labeling.models import GoldenAnswer, Queue, Task
+from django.conf import settings
+
+from labeling.models import GoldenAnswer, Image, Queue, Task, TaskImage
 
 
 @dataclass(frozen=True)
@@ -33,4 +41,37 @@ def tasks_create(*, queue: Queue, specs: list[TaskSpec]) -> list[Task]:
               for s in specs if s.is_golden and s.golden_answer is not None]
     if golden:
         GoldenAnswer.objects.bulk_create(golden, ignore_conflicts=True)
-    return [by_key[s.source_key] for s in specs]
+    tasks = [by_key[s.source_key] for s in specs]
+    task_images_link(tasks=tasks)
+    return tasks
+
+
+def payload_media_names(payload) -> Iterator[str]:
+    """Storage names of the media files a payload shows: every string anywhere in it that is a
+    URL under ``MEDIA_URL`` (``/media/images/ab/cd/<sha>.png`` -> ``images/ab/cd/<sha>.png``)."""
+    prefix = settings.MEDIA_URL
+    pending = [payload]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, str) and value.startswith(prefix):
+            name = unquote(urlsplit(value[len(prefix):]).path)
+            if name:
+                yield name
+
+
+def task_images_link(*, tasks: list[Task]) -> None:
+    """Record the stored images each task's payload shows, in two queries whatever the count:
+    one select of the images by file name, one ``bulk_create`` (a replay adds nothing)."""
+    names_of = {task.pk: set(payload_media_names(task.payload)) for task in tasks}
+    wanted = set().union(*names_of.values())
+    if not wanted:
+        return
+    image_ids = dict(Image.objects.filter(file__in=wanted).values_list("file", "pk"))
+    links = [TaskImage(task_id=task_id, image_id=image_ids[name])
+             for task_id, names in names_of.items() for name in sorted(names) if name in image_ids]
+    if links:
+        TaskImage.objects.bulk_create(links, ignore_conflicts=True, batch_size=1000)

@@ -2,10 +2,12 @@
 
 What lands: the taxonomy tree (every prefix of every Google Product Taxonomy path is a Category
 node), the attribute schema, the catalogue (one Product per world product, its image rendered on
-white) and a SceneSet of scene images. Scenes carry their ground truth in a storage sidecar
+white) and a SceneSet of scene images. Scenes carry their ground truth in a sidecar
 (``scene_truth/ab/<sha>.json``: world seed, scene id, objects with product ids and boxes) so the
 evaluation pipeline can make golden relevance tasks from the world's oracle without any model change
-and without rebuilding the world.
+and without rebuilding the world. The sidecar is the golden answer key, and its name follows from the
+scene's file name that every task payload shows, so it lives in private storage
+(``labeling.storage``, under ``PRIVATE_ROOT``), never under a served path.
 
 Idempotent: rows are keyed by slug / name / external_id / sha256 and inserted with
 ``ignore_conflicts``; products already imported are not rendered again. Atomic: the rows of one
@@ -20,12 +22,12 @@ from decimal import Decimal
 from typing import Callable
 
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils.text import slugify
 
 from labeling.models import Attribute, Category, ImageKind, Product, SceneSet
 from labeling.services.images import image_png_bytes, images_store
+from labeling.storage import private_storage
 from models_runtime import taxonomy
 from models_runtime.world import build_world
 
@@ -65,9 +67,9 @@ def scene_truth_name(sha256: str) -> str:
 def scene_truth_read(*, sha256: str) -> dict | None:
     """The ground truth of a synthetic scene image, or None when the scene is not synthetic."""
     name = scene_truth_name(sha256)
-    if not default_storage.exists(name):
+    if not private_storage.exists(name):
         return None
-    with default_storage.open(name, "rb") as handle:
+    with private_storage.open(name, "rb") as handle:
         return json.loads(handle.read())
 
 
@@ -168,7 +170,7 @@ def world_import(*, seed: int = 0, n_products: int = 2000, n_scenes: int = 400, 
 
 def _scene_truth_write(*, sha256: str, seed: int, scene) -> None:
     name = scene_truth_name(sha256)
-    if default_storage.exists(name):
+    if private_storage.exists(name):
         return
     truth = {
         "world_seed": seed,
@@ -178,4 +180,4 @@ def _scene_truth_write(*, sha256: str, seed: int, scene) -> None:
                      "external_id": synthetic_external_id(seed=seed, product_id=o.product_id),
                      "category": o.category, "box": [float(v) for v in o.box]} for o in scene.objects],
     }
-    default_storage.save(name, ContentFile(json.dumps(truth).encode()))
+    private_storage.save(name, ContentFile(json.dumps(truth).encode()))

@@ -39,6 +39,7 @@ def untrained_checkpoints(tmp_path_factory):
 def media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.VAR_DIR = tmp_path / "var"
+    settings.PRIVATE_ROOT = tmp_path / "private"
     runtime_cache.runtime_cache_clear()
     yield settings.MEDIA_ROOT
     runtime_cache.runtime_cache_clear()

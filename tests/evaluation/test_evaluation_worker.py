@@ -45,6 +45,7 @@ def celery_worker_process(media, tmp_path):
         "DATABASE_URL": database_url_of_test_database(),
         "VAR_DIR": str(var_dir),
         "MEDIA_ROOT": str(django_settings.MEDIA_ROOT),
+        "PRIVATE_ROOT": str(django_settings.PRIVATE_ROOT),
         "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL,
         "SECRET_KEY": django_settings.SECRET_KEY,
         "MODELS_DEVICE": "cpu",
