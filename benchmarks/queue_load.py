@@ -88,10 +88,10 @@ def seed(args: argparse.Namespace) -> tuple[int, list[str]]:
 
     django.setup()
     from django.db import connection
-    from rest_framework.authtoken.models import Token
 
     from labeling.models import Pool, PoolKind, Role, Task, User
     from labeling.services.queues import queue_create
+    from labeling.services.tokens import api_tokens_issue_bulk
 
     pool = Pool.objects.create(name="bench in-house", kind=PoolKind.IN_HOUSE)
     queue = queue_create(name="bench relevance", task_kind="relevance", replication=args.replication,
@@ -99,7 +99,7 @@ def seed(args: argparse.Namespace) -> tuple[int, list[str]]:
     labelers = User.objects.bulk_create(
         [User(username=f"bench-labeler-{i}", role=Role.LABELER, pool=pool, password="!") for i in range(args.labelers)]
     )
-    tokens = Token.objects.bulk_create([Token(user=u, key=Token.generate_key()) for u in labelers])
+    tokens = api_tokens_issue_bulk(users=labelers)
     golden_every = round(1 / args.golden_share) if args.golden_share > 0 else 0
     batch = []
     for number in range(args.tasks):
@@ -113,7 +113,7 @@ def seed(args: argparse.Namespace) -> tuple[int, list[str]]:
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     connection.close()
-    return queue.pk, [t.key for t in tokens]
+    return queue.pk, tokens
 
 
 def start_gunicorn(args: argparse.Namespace, env: dict) -> subprocess.Popen:

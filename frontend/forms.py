@@ -2,10 +2,48 @@
 from __future__ import annotations
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
 
 from evaluation.models import EvalRun, ModelKind, ModelVersion
 from evaluation.selectors import scene_set_list
 from evaluation.services import MAX_REPLICATION
+from labeling.services.signin import SignInFailed, SignInThrottled, signin_attempt, signin_client_address
+
+
+class ThrottledSignInMixin:
+    """Signs in through labeling.services.signin instead of calling authenticate() directly, so the
+    page and the admin share the API's failure counters. A throttled attempt is a form error that
+    says how long to wait; ``signin_refusal`` keeps it for the view (429, Retry-After)."""
+
+    signin_refusal: SignInThrottled | None = None
+
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if username is not None and password:
+            meta = self.request.META if self.request is not None else {}
+            try:
+                self.user_cache = signin_attempt(
+                    username=username, password=password, request=self.request,
+                    client_address=signin_client_address(remote_addr=meta.get("REMOTE_ADDR"),
+                                                         forwarded_for=meta.get("HTTP_X_FORWARDED_FOR")))
+            except SignInThrottled as refusal:
+                self.signin_refusal = refusal
+                raise ValidationError(str(refusal), code="signin_throttled") from refusal
+            except SignInFailed:
+                raise self.get_invalid_login_error() from None
+            self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data
+
+
+class SignInForm(ThrottledSignInMixin, AuthenticationForm):
+    pass
+
+
+class AdminSignInForm(ThrottledSignInMixin, AdminAuthenticationForm):
+    pass
 
 
 class ModelVersionChoiceField(forms.ModelChoiceField):

@@ -21,7 +21,7 @@ from labeling.selectors import queues_open_to
 from labeling.services.queue_engine import QueueEngineError, queue_check_open
 
 from frontend import selectors
-from frontend.forms import EvalRunForm
+from frontend.forms import EvalRunForm, SignInForm
 
 API_PREFIX = "/api/v1"
 # Grade -> (key, label, one-line reminder of the guide's definition, PRODUCT.md section 3).
@@ -40,6 +40,15 @@ NO_WEB_EDITOR = "The web grader handles relevance queues; this queue holds {kind
 class SignInView(LoginView):
     template_name = "registration/login.html"
     redirect_authenticated_user = False
+    authentication_form = SignInForm
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.signin_refusal is not None:
+            # The page shows the wait in the form; scripts get the status and header they know.
+            response.status_code = 429
+            response["Retry-After"] = str(form.signin_refusal.retry_after)
+        return response
 
 
 class SignOutView(LogoutView):
