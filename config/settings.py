@@ -40,7 +40,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "labeling",
     "evaluation",
@@ -97,6 +96,26 @@ LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
 
+# -- Sign-in throttling and API tokens (issue 6) -------------------------------------------------
+# Rules in labeling/services/signin.py and labeling/services/tokens.py; each documented in .env.example.
+# Failed sign-ins count per user name and per client address. From SLOWDOWN_AFTER failures on, each
+# attempt waits BASE_DELAY * 2**(failures - SLOWDOWN_AFTER) seconds; at LOCKOUT_AFTER every attempt is
+# refused for LOCKOUT_SECONDS. A count is forgotten WINDOW seconds after its first failure, or after
+# the last wait it imposed. An address gets more room than a user name because a whole office may
+# sign in from behind one NAT address.
+SIGNIN_WINDOW_SECONDS = int(os.environ.get("SIGNIN_WINDOW_SECONDS", "900"))
+SIGNIN_USER_SLOWDOWN_AFTER = int(os.environ.get("SIGNIN_USER_SLOWDOWN_AFTER", "5"))
+SIGNIN_USER_LOCKOUT_AFTER = int(os.environ.get("SIGNIN_USER_LOCKOUT_AFTER", "10"))
+SIGNIN_IP_SLOWDOWN_AFTER = int(os.environ.get("SIGNIN_IP_SLOWDOWN_AFTER", "20"))
+SIGNIN_IP_LOCKOUT_AFTER = int(os.environ.get("SIGNIN_IP_LOCKOUT_AFTER", "50"))
+SIGNIN_BASE_DELAY_SECONDS = int(os.environ.get("SIGNIN_BASE_DELAY_SECONDS", "1"))
+SIGNIN_LOCKOUT_SECONDS = int(os.environ.get("SIGNIN_LOCKOUT_SECONDS", "900"))
+# How many reverse proxies in front of the app append to X-Forwarded-For. 0 (the default): the
+# header is ignored and REMOTE_ADDR is the client, since anyone can write the header.
+SIGNIN_TRUSTED_PROXY_COUNT = int(os.environ.get("SIGNIN_TRUSTED_PROXY_COUNT", "0"))
+# API tokens stop working this long after they are issued (default 7 days).
+API_TOKEN_TTL_SECONDS = int(os.environ.get("API_TOKEN_TTL_SECONDS", str(7 * 24 * 3600)))
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -108,15 +127,31 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on every star
 STATICFILES_DIRS = [BASE_DIR / "frontend" / "static"]
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "/media/"
+
+# -- Private storage and media access (issue 6) -------------------------------------------------
+# PRIVATE_ROOT holds what must never be served (each synthetic scene's ground truth, from which
+# golden grades are computed). It must lie outside MEDIA_ROOT and STATIC_ROOT: system check
+# labeling.E010 stops migrate/runserver otherwise, and labeling.storage refuses to write there.
+PRIVATE_ROOT = Path(os.environ.get("PRIVATE_ROOT", VAR_DIR / "private"))
+# How /media/ files reach the browser once the view has checked who may see them:
+# "django" streams them from Django (the embedded default), "x-accel-redirect" hands them to nginx
+# (an internal location at MEDIA_ACCEL_PREFIX, see .env.example), "x-sendfile" to Apache/lighttpd.
+MEDIA_SERVE_MODES = ("django", "x-accel-redirect", "x-sendfile")
+MEDIA_SERVE_MODE = os.environ.get("MEDIA_SERVE_MODE", "django").strip().lower()
+if MEDIA_SERVE_MODE not in MEDIA_SERVE_MODES:
+    raise ImproperlyConfigured(f"MEDIA_SERVE_MODE must be one of {', '.join(MEDIA_SERVE_MODES)}; "
+                               f"got {MEDIA_SERVE_MODE!r}.")
+MEDIA_ACCEL_PREFIX = "/" + os.environ.get("MEDIA_ACCEL_PREFIX", "/protected-media/").strip("/") + "/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "labeling.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    # ?page must be a whole number from 1 up: a malformed page is a 400, one past the end a 404.
+    "DEFAULT_PAGINATION_CLASS": "labeling.pagination.StrictPageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "labeling.api_errors.json_exception_handler",
@@ -154,6 +189,24 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
 # Model runtime: where trained default checkpoints live (shipped in fixtures/).
 MODELS_FIXTURES_DIR = BASE_DIR / "fixtures" / "models"
+
+# -- Upload and input limits (issue 6: safe loading, validated uploads) -------------------------
+# A model version upload larger than this is refused with 413 before its checkpoint is read. The
+# largest supported architecture (ResNeXt-101-FPN) is about 420 MB in float32.
+MODEL_UPLOAD_MAX_BYTES = int(os.environ.get("MODEL_UPLOAD_MAX_BYTES", str(600 * 1024 * 1024)))
+# JSON request bodies (and JSON inside form fields) nested deeper than this are a 400
+# (labeling/parsers.py); Python's decoder would otherwise recurse until it overflows.
+API_JSON_MAX_DEPTH = int(os.environ.get("API_JSON_MAX_DEPTH", "64"))
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
+    "labeling.parsers.BoundedJSONParser",
+    "rest_framework.parsers.FormParser",
+    "rest_framework.parsers.MultiPartParser",
+]
+# Images with more pixels than this (width x height) are refused before they are decoded: a
+# decompression bomb claims huge dimensions in a tiny file. Also Pillow's own limit.
+IMAGE_MAX_PIXELS = int(os.environ.get("IMAGE_MAX_PIXELS", str(40_000_000)))
+# The largest image file a person may upload (the admin's image form).
+IMAGE_UPLOAD_MAX_BYTES = int(os.environ.get("IMAGE_UPLOAD_MAX_BYTES", str(20 * 1024 * 1024)))
 
 LOGGING = {
     "version": 1,

@@ -1,8 +1,9 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from labeling.media import MediaFileView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -11,6 +12,7 @@ urlpatterns = [
     path("api/v1/", include("labeling.api_urls")),
     path("api/v1/", include("evaluation.api_urls")),
     path("", include("frontend.urls")),
-    # Media through Django on the embedded single-machine set-up; production serves it from storage.
-    path(f"{settings.MEDIA_URL.strip('/')}/<path:path>", serve, {"document_root": settings.MEDIA_ROOT}),
+    # Media only to signed-in users who may see each file (labeling/media.py); the web server sends
+    # the bytes in production (MEDIA_SERVE_MODE), Django on the embedded default.
+    path(f"{settings.MEDIA_URL.strip('/')}/<path:path>", MediaFileView.as_view(), name="media"),
 ]

@@ -6,10 +6,11 @@ would bias their judgements.
 """
 from __future__ import annotations
 
+from django.conf import settings
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -17,6 +18,8 @@ from rest_framework.views import APIView
 
 from evaluation import selectors, services
 from evaluation.serializers import (
+    MODEL_UPLOAD_FORM_OVERHEAD_BYTES,
+    CheckpointTooLarge,
     EvalRunCreateSerializer,
     EvalRunDetailOutputSerializer,
     EvalRunOutputSerializer,
@@ -24,7 +27,35 @@ from evaluation.serializers import (
     ModelVersionUploadSerializer,
     SceneSetOutputSerializer,
 )
+from labeling.api_schema import error_responses, field_error_example, list_error_responses, request_example
+from labeling.parsers import BoundedJSONParser
 from labeling.permissions import IsEngineer, IsStaffRole
+
+STAFF_READ = "Experts, engineers and admins; labelers get 403."
+ENGINEER_WRITE = "Engineers and admins; labelers and experts get 403."
+EVAL_RUN_RULES = (
+    "Beyond the shape of the body: `scene_set`, `detector`, `embedder` and `baseline` are ids of existing "
+    "objects; the detector is a model version of kind `detector` and the embedder one of kind `embedder`; the "
+    "scene set holds at least one scene. A body that breaks one of these rules gets 400 naming the field.")
+EVAL_RUN_EXAMPLES = [
+    field_error_example("Unknown scene set", field="scene_set", message='Invalid pk "42" - object does not exist.'),
+    field_error_example("Empty scene set", field="scene_set", message=services.RUN_SCENE_SET_EMPTY.format(name="empty")),
+    field_error_example("Detector of the wrong kind", field="detector",
+                        message=services.RUN_DETECTOR_WRONG_KIND.format(id=2, kind="embedder")),
+    field_error_example("Embedder of the wrong kind", field="embedder",
+                        message=services.RUN_EMBEDDER_WRONG_KIND.format(id=1, kind="detector")),
+    field_error_example("Unknown baseline", field="baseline", message='Invalid pk "42" - object does not exist.'),
+]
+MODEL_VERSION_RULES = (
+    "Beyond the shape of the body: the checkpoint must be a models_runtime checkpoint of `kind` that loads "
+    "without running code and builds its architecture; (`kind`, `name`, `version_tag`) must be new. An upload "
+    "that breaks one of these rules gets 400 naming the field, and nothing is stored.")
+MODEL_VERSION_EXAMPLES = [
+    field_error_example("Not a checkpoint", field="checkpoint",
+                        message=services.MODEL_CHECKPOINT_INVALID.format(kind="detector", reason="not a checkpoint")),
+    field_error_example("Version already registered", field="version_tag",
+                        message=services.MODEL_VERSION_EXISTS.format(kind="detector", name="default", version_tag="V1")),
+]
 
 
 class StaffReadEngineerWriteApi(APIView):
@@ -47,12 +78,19 @@ def _service_error(error: services.EvalRunError | services.ModelVersionError) ->
 
 class EvalRunListCreateApi(StaffReadEngineerWriteApi):
 
-    @extend_schema(operation_id="eval_runs_list", responses=EvalRunOutputSerializer(many=True))
+    @extend_schema(operation_id="eval_runs_list", summary="Evaluation runs, newest first.", description=STAFF_READ,
+                   responses={200: EvalRunOutputSerializer(many=True), **list_error_responses(401, 403)})
     def get(self, request):
         return self.paginated(selectors.eval_run_list(), EvalRunOutputSerializer)
 
     @extend_schema(operation_id="eval_runs_create", request=EvalRunCreateSerializer,
-                   responses={201: EvalRunOutputSerializer, 400: OpenApiResponse(description="invalid values")})
+                   summary="Start an evaluation run; workers generate its relevance tasks.",
+                   description=f"{ENGINEER_WRITE} {EVAL_RUN_RULES}",
+                   examples=[request_example("A run of detector 1 and embedder 2 on scene set 1", {
+                       "name": "V2 vs V1", "scene_set": 1, "detector": 1, "embedder": 2, "replication": 3,
+                       "golden_rate": 0.05, "top_k": 5})],
+                   responses={201: EvalRunOutputSerializer,
+                              **error_responses(400, 401, 403, 413, 415, examples=EVAL_RUN_EXAMPLES)})
     def post(self, request):
         payload = EvalRunCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -65,7 +103,9 @@ class EvalRunListCreateApi(StaffReadEngineerWriteApi):
 
 
 class EvalRunDetailApi(StaffReadEngineerWriteApi):
-    @extend_schema(operation_id="eval_runs_retrieve", responses=EvalRunDetailOutputSerializer)
+    @extend_schema(operation_id="eval_runs_retrieve", summary="A run with its progress, metrics and comparison.",
+                   description=STAFF_READ,
+                   responses={200: EvalRunDetailOutputSerializer, **error_responses(401, 403, 404)})
     def get(self, request, run_id: int):
         run = get_object_or_404(selectors.eval_run_list(), pk=run_id)
         context = {"metrics": selectors.eval_run_metrics(run=run), "comparison": selectors.eval_run_comparison(run=run)}
@@ -73,15 +113,24 @@ class EvalRunDetailApi(StaffReadEngineerWriteApi):
 
 
 class ModelVersionListCreateApi(StaffReadEngineerWriteApi):
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, FormParser, BoundedJSONParser]
 
-    @extend_schema(operation_id="model_versions_list", responses=ModelVersionOutputSerializer(many=True))
+    @extend_schema(operation_id="model_versions_list", summary="Registered model versions.", description=STAFF_READ,
+                   responses={200: ModelVersionOutputSerializer(many=True), **list_error_responses(401, 403)})
     def get(self, request):
         return self.paginated(selectors.model_version_list(), ModelVersionOutputSerializer)
 
     @extend_schema(operation_id="model_versions_create", request={"multipart/form-data": ModelVersionUploadSerializer},
-                   responses={201: ModelVersionOutputSerializer, 400: OpenApiResponse(description="invalid upload")})
+                   summary="Upload a checkpoint as a new model version.",
+                   description=f"{ENGINEER_WRITE} {MODEL_VERSION_RULES}",
+                   responses={201: ModelVersionOutputSerializer,
+                              **error_responses(400, 401, 403, 413, 415, examples=MODEL_VERSION_EXAMPLES)})
     def post(self, request):
+        # Refuse an oversized body from its declared length, before the parser streams it to disk.
+        limit = int(settings.MODEL_UPLOAD_MAX_BYTES)
+        declared = str(request.META.get("CONTENT_LENGTH") or "")
+        if declared.isdigit() and int(declared) > limit + MODEL_UPLOAD_FORM_OVERHEAD_BYTES:
+            raise CheckpointTooLarge(services.MODEL_CHECKPOINT_TOO_LARGE.format(limit=limit))
         payload = ModelVersionUploadSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
@@ -90,6 +139,8 @@ class ModelVersionListCreateApi(StaffReadEngineerWriteApi):
                 kind=data["kind"], name=data["name"], version_tag=data["version_tag"],
                 checkpoint_file=data["checkpoint"], config=data["config"], notes=data["notes"],
                 created_by=request.user)
+        except services.ModelVersionTooLarge as error:
+            raise CheckpointTooLarge(str(error)) from error
         except services.ModelVersionError as error:
             raise _service_error(error) from error
         return Response(ModelVersionOutputSerializer(version).data, status=status.HTTP_201_CREATED)
@@ -97,6 +148,7 @@ class ModelVersionListCreateApi(StaffReadEngineerWriteApi):
 
 class SceneSetListApi(StaffReadEngineerWriteApi):
 
-    @extend_schema(operation_id="scene_sets_list", responses=SceneSetOutputSerializer(many=True))
+    @extend_schema(operation_id="scene_sets_list", summary="Scene sets runs can be evaluated on.", description=STAFF_READ,
+                   responses={200: SceneSetOutputSerializer(many=True), **list_error_responses(401, 403)})
     def get(self, request):
         return self.paginated(selectors.scene_set_list(), SceneSetOutputSerializer)

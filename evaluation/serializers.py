@@ -2,11 +2,15 @@
 (kinds of the chosen model versions, an empty scene set) live in the services."""
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
-from rest_framework import serializers
+from rest_framework import serializers, status
+from rest_framework.exceptions import APIException
 
 from evaluation.models import EvalRun, ModelKind, ModelVersion
-from evaluation.services import MAX_REPLICATION, MAX_TOP_K
+from evaluation.services import MAX_REPLICATION, MAX_TOP_K, MODEL_CHECKPOINT_TOO_LARGE
+from labeling.api_schema import (BlankableTextField, JSONObjectField, StrictBooleanField, StrictFloatField,
+                                 StrictIntegerField, StrictPrimaryKeyRelatedField, TextField)
 from labeling.models import SceneSet
 
 
@@ -21,17 +25,37 @@ class ModelVersionOutputSerializer(serializers.ModelSerializer):
         return version.checkpoint.url
 
 
+MODEL_CONFIG_NOT_OBJECT = "config must be a JSON object."
+# Room for the form fields and multipart boundaries around the checkpoint in an upload's body.
+MODEL_UPLOAD_FORM_OVERHEAD_BYTES = 1024 * 1024
+
+
+class CheckpointTooLarge(APIException):
+    """413, not 400: the body is refused for its size alone (RFC 9110, 15.5.14)."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "checkpoint_too_large"
+
+
 class ModelVersionUploadSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=ModelKind.choices)
-    name = serializers.CharField(max_length=120)
-    version_tag = serializers.CharField(max_length=40)
-    checkpoint = serializers.FileField()
-    config = serializers.JSONField(required=False, default=dict)
-    notes = serializers.CharField(required=False, allow_blank=True, default="")
+    name = TextField(max_length=120)
+    version_tag = TextField(max_length=40, help_text="Unique with `kind` and `name`.")
+    checkpoint = serializers.FileField(help_text="A models_runtime checkpoint of `kind` (a `.pt` file).")
+    config = JSONObjectField(required=False, default=dict,
+                             help_text="Settings laid over the checkpoint's own config, e.g. a detector's "
+                                       "`score_threshold`.")
+    notes = BlankableTextField(required=False, default="")
+
+    def validate_checkpoint(self, value):
+        limit = int(settings.MODEL_UPLOAD_MAX_BYTES)
+        if value.size > limit:
+            raise CheckpointTooLarge(MODEL_CHECKPOINT_TOO_LARGE.format(limit=limit))
+        return value
 
     def validate_config(self, value):
         if not isinstance(value, dict):
-            raise serializers.ValidationError("config must be a JSON object.")
+            raise serializers.ValidationError(MODEL_CONFIG_NOT_OBJECT)
         return value
 
 
@@ -117,14 +141,17 @@ class EvalRunDetailOutputSerializer(EvalRunOutputSerializer):
 
 
 class EvalRunCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
-    scene_set = serializers.PrimaryKeyRelatedField(queryset=SceneSet.objects.all())
-    detector = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.all())
-    embedder = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.all())
-    restrict_category = serializers.BooleanField(default=True)
-    restrict_gender = serializers.BooleanField(default=False)
-    replication = serializers.IntegerField(default=3, min_value=1, max_value=MAX_REPLICATION)
-    golden_rate = serializers.FloatField(default=0.0, min_value=0.0, max_value=1.0)
-    top_k = serializers.IntegerField(default=5, min_value=1, max_value=MAX_TOP_K)
-    baseline = serializers.PrimaryKeyRelatedField(queryset=EvalRun.objects.all(), required=False, allow_null=True,
-                                                  default=None)
+    name = TextField(max_length=200)
+    scene_set = StrictPrimaryKeyRelatedField(queryset=SceneSet.objects.all(),
+                                             help_text="An existing scene set with at least one scene.")
+    detector = StrictPrimaryKeyRelatedField(queryset=ModelVersion.objects.all(),
+                                            help_text="An existing model version of kind `detector`.")
+    embedder = StrictPrimaryKeyRelatedField(queryset=ModelVersion.objects.all(),
+                                            help_text="An existing model version of kind `embedder`.")
+    restrict_category = StrictBooleanField(default=True)
+    restrict_gender = StrictBooleanField(default=False)
+    replication = StrictIntegerField(default=3, min_value=1, max_value=MAX_REPLICATION)
+    golden_rate = StrictFloatField(default=0.0, min_value=0.0, max_value=1.0)
+    top_k = StrictIntegerField(default=5, min_value=1, max_value=MAX_TOP_K)
+    baseline = StrictPrimaryKeyRelatedField(queryset=EvalRun.objects.all(), required=False, allow_null=True,
+                                            default=None, help_text="An existing run to compare with.")

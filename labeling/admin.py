@@ -1,7 +1,16 @@
-from django.contrib import admin
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
+from django.utils import timezone
 
+from frontend.forms import AdminSignInForm
 from labeling import models
+from labeling.services.images import IMAGE_UPLOAD_TOO_LARGE, image_encode, image_file_write, image_upload_png
+from labeling.services.tokens import api_tokens_revoke, credentials_fingerprint
+
+# The admin's login counts failures with the /login/ page and the token endpoint (labeling/services/signin.py).
+admin.site.login_form = AdminSignInForm
 
 
 @admin.register(models.User)
@@ -29,11 +38,56 @@ class AttributeAdmin(admin.ModelAdmin):
     filter_horizontal = ("categories",)
 
 
+IMAGE_ALREADY_STORED = "This image is already stored, as image {id}."
+
+
+class ImageUploadForm(forms.ModelForm):
+    """The admin's add form for an image: a file and a kind. The file is decoded in full (pixel
+    limit, verify, load) and re-encoded to PNG by the same service the importers use; its hash,
+    size and stored name come from those bytes, never from what a person types."""
+
+    upload = forms.FileField(label="Image file", help_text="PNG, JPEG or WebP; stored as PNG.")
+
+    class Meta:
+        model = models.Image
+        fields = ("kind",)
+
+    def clean_upload(self):
+        upload = self.cleaned_data["upload"]
+        limit = settings.IMAGE_UPLOAD_MAX_BYTES
+        if upload.size > limit:  # before reading it into memory
+            raise forms.ValidationError(IMAGE_UPLOAD_TOO_LARGE.format(size=upload.size, limit=limit))
+        try:
+            self.encoded = image_encode(data=image_upload_png(data=upload.read()))
+        except ValueError as error:
+            raise forms.ValidationError(str(error)) from error
+        existing = models.Image.objects.filter(sha256=self.encoded.sha256).first()
+        if existing is not None:
+            raise forms.ValidationError(IMAGE_ALREADY_STORED.format(id=existing.pk))
+        self.instance.sha256 = self.encoded.sha256
+        self.instance.width, self.instance.height = self.encoded.width, self.encoded.height
+        return upload
+
+
 @admin.register(models.Image)
 class ImageAdmin(admin.ModelAdmin):
     list_display = ("id", "kind", "sha256", "width", "height", "created_at")
     list_filter = ("kind",)
     search_fields = ("sha256",)
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = ImageUploadForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        # A stored image is content-addressed: its file and hash never change, only its kind may.
+        return ("sha256", "file", "width", "height") if obj is not None else ()
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.file.name = image_file_write(encoded=form.encoded)
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(models.Product)
@@ -107,3 +161,50 @@ class LabelAdmin(admin.ModelAdmin):
 class GoldenAnswerAdmin(admin.ModelAdmin):
     list_display = ("task", "expert", "created_at")
     raw_id_fields = ("task",)
+
+
+@admin.register(models.ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are issued by POST /api/v1/auth/token (the key is shown only there); here they are listed and revoked."""
+
+    list_display = ("user", "key_prefix", "state", "created_at", "expires_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    list_select_related = ("user",)
+    search_fields = ("user__username",)
+    readonly_fields = ("user", "key_sha256", "credentials_fingerprint", "created_at", "expires_at", "revoked_at")
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="key sha256")
+    def key_prefix(self, token):
+        return f"{token.key_sha256[:12]}…"
+
+    @admin.display(description="state")
+    def state(self, token):
+        if token.revoked_at is not None:
+            return "revoked"
+        if token.expires_at <= timezone.now():
+            return "expired"
+        if token.credentials_fingerprint != credentials_fingerprint(token.user):
+            return "credentials changed"
+        return "live"
+
+    @admin.action(description="Revoke the selected tokens", permissions=["change"])
+    def revoke(self, request, queryset):
+        revoked = api_tokens_revoke(tokens=queryset)
+        self.message_user(request, f"Revoked {revoked} live token(s).", messages.SUCCESS)
+
+
+@admin.register(models.SignInThrottle)
+class SignInThrottleAdmin(admin.ModelAdmin):
+    """Failed sign-in counters. Deleting a row lifts its slow-down or lockout at once."""
+
+    list_display = ("scope", "key", "failures", "window_started_at", "locked_until")
+    list_filter = ("scope",)
+    search_fields = ("key",)
+    readonly_fields = ("scope", "key", "failures", "window_started_at", "locked_until")
+
+    def has_add_permission(self, request):
+        return False

@@ -2,12 +2,9 @@
 the output. Service refusals become JSON errors (labeling/api_errors.py) with fitting statuses."""
 from __future__ import annotations
 
-from django.contrib.auth import authenticate
 from django.shortcuts import get_object_or_404
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
-from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import APIException, NotFound
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -15,9 +12,12 @@ from rest_framework.views import APIView
 
 from labeling import selectors, serializers
 from labeling.answer_schemas import AnswerSchemaError
+from labeling.api_schema import (ANSWER_INVALID_EXAMPLES, RELEVANCE_ANSWER_EXAMPLE, RETRY_AFTER, error_example,
+                                 error_responses, list_error_responses, request_example)
+from labeling.authentication import ApiTokenAuthentication
 from labeling.models import Queue, Task
 from labeling.permissions import CanLabel, IsExpert, IsStaffRole
-from labeling.services import queue_engine
+from labeling.services import queue_engine, signin, tokens
 from labeling.services.queues import golden_answer_set
 
 BAD_CREDENTIALS = "Unable to sign in with this username and password."
@@ -47,31 +47,75 @@ def refusal(error: Exception) -> APIException:
     return exception
 
 
-def _error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
-    return {s: OpenApiResponse(description="JSON error: {\"error\": {\"code\", \"message\", \"fields\"?}}") for s in statuses}
+def signin_throttled(error: signin.SignInThrottled) -> APIException:
+    """429 with Retry-After (DRF's handler sends ``wait`` as that header)."""
+    exception = APIException(detail=str(error), code="signin_locked_out" if error.locked_out else "signin_slowed_down")
+    exception.status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    exception.wait = error.retry_after
+    return exception
+
+
+def request_client_address(request) -> str:
+    return signin.signin_client_address(remote_addr=request.META.get("REMOTE_ADDR"),
+                                        forwarded_for=request.META.get("HTTP_X_FORWARDED_FOR"))
 
 
 class TokenObtainApi(APIView):
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
+    """POST signs in (no authentication, throttled); DELETE signs the token it carries out."""
 
-    @extend_schema(request=serializers.TokenRequestSerializer,
-                   responses={200: serializers.TokenSerializer, **_error_responses(400)},
-                   summary="Exchange a username and password for an API token.")
+    def get_authenticators(self):
+        # Only a token can sign itself out; a POST carries no credentials but the body's.
+        # drf-spectacular builds its mock request before it sets view.request (None until then).
+        return [ApiTokenAuthentication()] if getattr(self.request, "method", None) == "DELETE" else []
+
+    def get_permissions(self):
+        return [IsAuthenticated()] if self.request.method == "DELETE" else [AllowAny()]
+
+    @extend_schema(request=serializers.TokenRequestSerializer, parameters=[RETRY_AFTER],
+                   responses={200: serializers.TokenSerializer,
+                              **error_responses(400, 413, 415, 429, examples=[
+                                  error_example("Wrong user name or password", code="bad_credentials",
+                                                message=BAD_CREDENTIALS),
+                                  error_example("Locked out", status=429, code="signin_locked_out",
+                                                message=signin.SIGNIN_LOCKED_OUT.format(wait="15 minutes")),
+                              ])},
+                   summary="Exchange a username and password for an API token.",
+                   description="Each call issues a new token, valid until `expires_at` or until revoked. "
+                               "A password, role or pool change revokes every token of the user.")
     def post(self, request):
         credentials = serializers.TokenRequestSerializer(data=request.data)
         credentials.is_valid(raise_exception=True)
-        user = authenticate(request=request, **credentials.validated_data)
-        if user is None:
+        try:
+            user = signin.signin_attempt(**credentials.validated_data, client_address=request_client_address(request),
+                                         request=request)
+        except signin.SignInThrottled as error:
+            raise signin_throttled(error) from error
+        except signin.SignInFailed:
             exception = APIException(detail=BAD_CREDENTIALS, code="bad_credentials")
             exception.status_code = status.HTTP_400_BAD_REQUEST
-            raise exception
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+            raise exception from None
+        key, token = tokens.api_token_issue(user=user)
+        return Response(serializers.TokenSerializer({"token": key, "expires_at": token.expires_at}).data)
+
+    @extend_schema(request=None,
+                   responses={204: OpenApiResponse(description="The token is revoked."), **error_responses(401)},
+                   summary="Sign out: revoke the API token this request carries.")
+    def delete(self, request):
+        tokens.api_token_revoke(token=request.auth)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TokenRevokeAllApi(APIView):
+    @extend_schema(request=None,
+                   responses={200: serializers.TokensRevokedSerializer, **error_responses(401, 403)},
+                   summary="Sign out everywhere: revoke every API token of mine.")
+    def post(self, request):
+        revoked = tokens.api_tokens_revoke_all(user=request.user)
+        return Response(serializers.TokensRevokedSerializer({"revoked": revoked}).data)
 
 
 class MeApi(APIView):
-    @extend_schema(responses={200: serializers.MeSerializer, **_error_responses(401)}, summary="Who am I.")
+    @extend_schema(responses={200: serializers.MeSerializer, **error_responses(401)}, summary="Who am I.")
     def get(self, request):
         return Response(serializers.MeSerializer(request.user).data)
 
@@ -79,7 +123,8 @@ class MeApi(APIView):
 class QueueListApi(generics.ListAPIView):
     serializer_class = serializers.QueueOpenSerializer
 
-    @extend_schema(summary="Queues open to me, with task counts.")
+    @extend_schema(summary="Queues open to me, with task counts.",
+                   responses={200: serializers.QueueOpenSerializer(many=True), **list_error_responses(401)})
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -93,8 +138,13 @@ class QueueClaimApi(APIView):
     @extend_schema(request=None,
                    responses={200: serializers.ClaimSerializer,
                               204: OpenApiResponse(description="Nothing is left for you in this queue."),
-                              **_error_responses(401, 403, 404, 409)},
-                   summary="Claim my next task (or get my live lease back).")
+                              **error_responses(401, 403, 404, 409, reasons={
+                                  403: "Your role does not label (engineers), the queue is not open to your pool, "
+                                       "or a session without a valid CSRF token.",
+                                  404: "No such queue.", 409: "The queue is closed."})},
+                   summary="Claim my next task (or get my live lease back).",
+                   description="Labelers, experts and admins. Claiming again while holding a live lease in the "
+                               "queue returns that lease.")
     def post(self, request, queue_id: int):
         queue = get_object_or_404(Queue, pk=queue_id)
         try:
@@ -109,13 +159,30 @@ class QueueClaimApi(APIView):
 class AssignmentSubmitApi(APIView):
     permission_classes = [IsAuthenticated, CanLabel]
 
-    @extend_schema(request=serializers.SubmitRequestSerializer,
-                   parameters=[OpenApiParameter(IDEMPOTENCY_KEY_HEADER, OpenApiTypes.STR, OpenApiParameter.HEADER,
-                                                description="A retry with the same key returns the first result.")],
+    # JSON only: an answer is nested JSON, which form encodings cannot carry.
+    @extend_schema(request={"application/json": serializers.SubmitRequestSerializer},
+                   examples=[request_example("A relevance answer for five candidates",
+                                             {"answer": RELEVANCE_ANSWER_EXAMPLE, "time_spent_ms": 8200})],
+                   parameters=[OpenApiParameter(
+                       IDEMPOTENCY_KEY_HEADER, {"type": "string", "maxLength": 200}, OpenApiParameter.HEADER,
+                       description="A retry with the same key and the same body returns the first result (200). "
+                                   "The key with another assignment is a 409, with another body a 422.")],
                    responses={201: serializers.SubmitSerializer,
                               200: OpenApiResponse(serializers.SubmitSerializer, description="Idempotent replay."),
-                              **_error_responses(400, 401, 403, 404, 409, 410)},
-                   summary="Submit my answer for an assignment.")
+                              **error_responses(
+                                  400, 401, 403, 404, 409, 410, 413, 415, 422,
+                                  reasons={403: "Your role does not label (engineers), the assignment is another "
+                                                "labeler's, or a session without a valid CSRF token.",
+                                           404: "No such assignment.",
+                                           409: "The assignment was already submitted or skipped, or the "
+                                                "Idempotency-Key was used for another assignment.",
+                                           422: "The Idempotency-Key was already used with a different body."},
+                                  examples=[*ANSWER_INVALID_EXAMPLES,
+                                            error_example("Body changed under a used key", status=422,
+                                                          code="idempotency_body_changed",
+                                                          message=queue_engine.IDEMPOTENCY_BODY_CHANGED)])},
+                   summary="Submit my answer for an assignment.",
+                   description="The answer is checked against the assignment's task: see `answer`.")
     def post(self, request, assignment_id: int):
         body = serializers.SubmitRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -138,8 +205,13 @@ class AssignmentSubmitApi(APIView):
 class AssignmentSkipApi(APIView):
     permission_classes = [IsAuthenticated, CanLabel]
 
-    @extend_schema(request=None, responses={200: serializers.SkipSerializer, **_error_responses(401, 403, 404, 409)},
-                   summary="Skip an assignment; the task is never offered to me again.")
+    @extend_schema(request=None,
+                   responses={200: serializers.SkipSerializer, **error_responses(401, 403, 404, 409, reasons={
+                       403: "Your role does not label (engineers), the assignment is another labeler's, or a "
+                            "session without a valid CSRF token.",
+                       404: "No such assignment.", 409: "The assignment was already submitted."})},
+                   summary="Skip an assignment; the task is never offered to me again.",
+                   description="Skipping a skipped assignment again changes nothing.")
     def post(self, request, assignment_id: int):
         try:
             assignment = queue_engine.assignment_skip(assignment_id=assignment_id, labeler=request.user)
@@ -151,7 +223,8 @@ class AssignmentSkipApi(APIView):
 class MyLabelsApi(generics.ListAPIView):
     serializer_class = serializers.MyLabelSerializer
 
-    @extend_schema(summary="My own labels, newest first.")
+    @extend_schema(summary="My own labels, newest first.",
+                   responses={200: serializers.MyLabelSerializer(many=True), **list_error_responses(401)})
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -165,7 +238,11 @@ class QueueTasksApi(generics.ListAPIView):
     serializer_class = serializers.StaffTaskSerializer
     permission_classes = [IsAuthenticated, IsStaffRole]
 
-    @extend_schema(summary="A queue's tasks, golden flag included (staff).")
+    @extend_schema(summary="A queue's tasks, golden flag included (staff).",
+                   description="Experts, engineers and admins; labelers get 403.",
+                   responses={200: serializers.StaffTaskSerializer(many=True),
+                              **list_error_responses(401, 403, not_found="No such queue, or no such page of its "
+                                                                         "tasks.")})
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -180,17 +257,25 @@ class GoldenAnswerApi(APIView):
         writer = IsExpert if self.request.method == "POST" else IsStaffRole
         return [IsAuthenticated(), writer()]
 
-    @extend_schema(responses={200: serializers.GoldenAnswerSerializer, **_error_responses(401, 403, 404)},
-                   summary="A task's golden answer (staff).")
+    @extend_schema(responses={200: serializers.GoldenAnswerSerializer, **error_responses(401, 403, 404, reasons={
+                       404: "No such task, or the task has no golden answer."})},
+                   summary="A task's golden answer (staff).",
+                   description="Experts, engineers and admins; labelers get 403.")
     def get(self, request, task_id: int):
         golden = selectors.golden_answer_of(task=get_object_or_404(Task, pk=task_id))
         if golden is None:
             raise NotFound(GOLDEN_ANSWER_MISSING)
         return Response(serializers.GoldenAnswerSerializer(golden).data)
 
-    @extend_schema(request=serializers.GoldenAnswerRequestSerializer,
-                   responses={200: serializers.GoldenAnswerSerializer, **_error_responses(400, 401, 403, 404)},
-                   summary="Set a task's golden answer; the task becomes golden (expert).")
+    @extend_schema(request={"application/json": serializers.GoldenAnswerRequestSerializer},
+                   examples=[request_example("A relevance task's golden answer",
+                                             {"answer": RELEVANCE_ANSWER_EXAMPLE, "reason": "Checked against the "
+                                                                                            "product pages."})],
+                   responses={200: serializers.GoldenAnswerSerializer,
+                              **error_responses(400, 401, 403, 404, 413, 415, reasons={404: "No such task."},
+                                                examples=ANSWER_INVALID_EXAMPLES)},
+                   summary="Set a task's golden answer; the task becomes golden (expert).",
+                   description="Experts and admins. The answer is checked against the task: see `answer`.")
     def post(self, request, task_id: int):
         task = get_object_or_404(Task.objects.select_related("queue"), pk=task_id)
         body = serializers.GoldenAnswerRequestSerializer(data=request.data)

@@ -4,6 +4,7 @@ from labeling import api
 
 urlpatterns = [
     path("auth/token", api.TokenObtainApi.as_view(), name="api-token"),
+    path("auth/token/revoke-all", api.TokenRevokeAllApi.as_view(), name="api-token-revoke-all"),
     path("me", api.MeApi.as_view(), name="api-me"),
     path("me/labels", api.MyLabelsApi.as_view(), name="api-my-labels"),
     path("queues", api.QueueListApi.as_view(), name="api-queues"),

@@ -7,16 +7,23 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from labeling.api_schema import (ANSWER_RULES, AnswerField, BlankableTextField, SecretField, StrictIntegerField,
+                                 TextField)
 from labeling.models import GoldenAnswer, Label, Queue, Task, User
 
 
 class TokenRequestSerializer(serializers.Serializer):
-    username = serializers.CharField()
-    password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+    username = TextField()
+    password = SecretField()
 
 
 class TokenSerializer(serializers.Serializer):
-    token = serializers.CharField()
+    token = serializers.CharField(help_text="Send it as `Authorization: Token <token>`. Shown only once.")
+    expires_at = serializers.DateTimeField(help_text="The token stops working at this time; sign in again then.")
+
+
+class TokensRevokedSerializer(serializers.Serializer):
+    revoked = serializers.IntegerField(help_text="How many live tokens were revoked.")
 
 
 class MeSerializer(serializers.ModelSerializer):
@@ -56,9 +63,9 @@ class ClaimSerializer(serializers.Serializer):
 
 
 class SubmitRequestSerializer(serializers.Serializer):
-    answer = serializers.JSONField(help_text="The answer in the task kind's schema (see labeling/answer_schemas.py).")
-    time_spent_ms = serializers.IntegerField(min_value=0, max_value=2_000_000_000, required=False,
-                                             help_text="Time the labeler spent; the server's time since claim when left out.")
+    answer = AnswerField(help_text=ANSWER_RULES)
+    time_spent_ms = StrictIntegerField(min_value=0, max_value=2_000_000_000, required=False,
+                                       help_text="Time the labeler spent; the server's time since claim when left out.")
 
 
 class LabelSerializer(serializers.ModelSerializer):
@@ -96,8 +103,8 @@ class StaffTaskSerializer(serializers.ModelSerializer):
 
 
 class GoldenAnswerRequestSerializer(serializers.Serializer):
-    answer = serializers.JSONField()
-    reason = serializers.CharField(required=False, allow_blank=True, default="")
+    answer = AnswerField(help_text=ANSWER_RULES)
+    reason = BlankableTextField(required=False, default="", help_text="Why this is the right answer, for the record.")
 
 
 class GoldenAnswerSerializer(serializers.ModelSerializer):

@@ -1,0 +1,114 @@
+"""A small world for the tests that walk the whole API (the permission matrix, the schemathesis
+run) and for benchmarks/api_fuzz.py, built with the real services: one user per role, a relevance
+queue with normal and golden tasks, a labeler's submitted label and live lease, an imported tiny
+world, two model versions and a generated evaluation run whose tasks show real stored images.
+
+Needs media storage (``MEDIA_ROOT``) and the database; torch builds two untrained models.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+WORLD_PASSWORD = "a world of hostile input"
+ROLES = ("labeler", "expert", "engineer", "admin")
+
+
+@dataclass
+class ApiWorld:
+    usernames: dict[str, str]  # role -> username
+    queue_id: int  # a relevance queue open to everyone, with synthetic payloads
+    normal_task_id: int
+    golden_task_id: int  # has a golden answer
+    submitted_assignment_id: int  # the labeler's, with a label
+    live_assignment_id: int  # the labeler's live lease in the queue
+    run_id: int  # generated, so its tasks show stored images
+    run_queue_id: int
+    detector_id: int
+    embedder_id: int
+    scene_set_id: int
+    labeler_image_name: str  # an image on a task the labeler holds a lease on
+    other_image_name: str  # an image on no task of the labeler
+    checkpoint_name: str  # the detector version's stored checkpoint
+
+    def path_ids(self) -> dict[str, list[int]]:
+        """Real ids for each path parameter of the API."""
+        return {
+            "queue_id": [self.queue_id, self.run_queue_id],
+            "task_id": [self.normal_task_id, self.golden_task_id],
+            "assignment_id": [self.submitted_assignment_id, self.live_assignment_id],
+            "run_id": [self.run_id],
+        }
+
+    def body_ids(self) -> dict[str, list[int]]:
+        """Real ids for the id fields of request bodies (an evaluation run's)."""
+        return {"scene_set": [self.scene_set_id], "detector": [self.detector_id, self.embedder_id],
+                "embedder": [self.embedder_id, self.detector_id], "baseline": [self.run_id]}
+
+
+def relevance_payload(number: int) -> dict:
+    return {
+        "query_object": {"id": number, "crop_url": f"/media/crops/{number}.jpg",
+                         "scene_url": f"/media/scenes/{number}.jpg", "box": [10, 20, 110, 220], "category": "shoes"},
+        "candidates": [{"product_id": f"p{number}-{k}", "image_url": f"/media/products/{number}-{k}.jpg",
+                        "category": "shoes"} for k in range(5)],
+    }
+
+
+def api_world_build(*, checkpoint_folder: Path) -> ApiWorld:
+    import torch
+
+    from evaluation.services import eval_run_create, eval_run_generate_all, model_version_register
+    from labeling.models import Image, Pool, PoolKind, Role, SceneSet, TaskImage
+    from labeling.services.queue_engine import assignment_claim, label_submit
+    from labeling.services.queues import queue_create
+    from labeling.services.tasks import TaskSpec, tasks_create
+    from labeling.services.users import user_create
+    from labeling.services.world_import import world_import
+    from models_runtime.checkpoints import save_checkpoint
+    from models_runtime.detector import Detector
+    from models_runtime.embedder import Embedder
+
+    pool = Pool.objects.create(name="world pool", kind=PoolKind.IN_HOUSE)
+    users = {role: user_create(username=f"world-{role}", password=WORLD_PASSWORD, role=role,
+                               pool=pool if role == Role.LABELER else None) for role in ROLES}
+    labeler = users[Role.LABELER]
+
+    queue = queue_create(name="world relevance", task_kind="relevance", replication=2)
+    specs = [TaskSpec(source_key=f"world-{number}", payload=relevance_payload(number)) for number in range(6)]
+    specs.append(TaskSpec(source_key="world-golden", payload=relevance_payload(99), is_golden=True,
+                          golden_answer={"grades": ["similar"] * 5}))
+    tasks = tasks_create(queue=queue, specs=specs)
+    submitted = assignment_claim(queue=queue, labeler=labeler)
+    label_submit(assignment_id=submitted.pk, labeler=labeler, answer={"grades": ["similar"] * 5},
+                 idempotency_key="world-first-submit")
+    live = assignment_claim(queue=queue, labeler=labeler)
+
+    tiny_world = world_import(seed=0, n_products=40, n_scenes=4, scene_split="all")
+    torch.manual_seed(0)
+    detector = Detector.from_config({"arch": "small", "box_detections_per_img": 2}, device="cpu")
+    embedder = Embedder.from_config({"embedding_dim": 64, "small_widths": [8, 16, 32, 64]}, device="cpu")
+    detector_version = model_version_register(
+        kind="detector", name="world", version_tag="V0",
+        checkpoint_path=save_checkpoint(checkpoint_folder / "detector.pt", kind="detector", config=detector.config,
+                                        state_dict=detector.model.state_dict(), meta={"score_threshold": 0.0}))
+    embedder_version = model_version_register(
+        kind="embedder", name="world", version_tag="V0",
+        checkpoint_path=save_checkpoint(checkpoint_folder / "embedder.pt", kind="embedder", config=embedder.config,
+                                        state_dict=embedder.model.state_dict()))
+    run = eval_run_create(created_by=users[Role.ENGINEER], name="world run", detector=detector_version,
+                          embedder=embedder_version, scene_set=SceneSet.objects.get(pk=tiny_world.scene_set_id),
+                          replication=1, start_generation=False)
+    run = eval_run_generate_all(run_id=run.pk)
+    run_lease = assignment_claim(queue=run.queue, labeler=labeler)
+    assert run_lease is not None, "the generated run has no task for the labeler"
+    seen = set(TaskImage.objects.filter(task__assignments__labeler=labeler).values_list("image__file", flat=True))
+    other = Image.objects.exclude(file__in=seen).order_by("pk").first()
+    return ApiWorld(
+        usernames={role: user.username for role, user in users.items()},
+        queue_id=queue.pk, normal_task_id=tasks[0].pk, golden_task_id=tasks[-1].pk,
+        submitted_assignment_id=submitted.pk, live_assignment_id=live.pk,
+        run_id=run.pk, run_queue_id=run.queue_id, detector_id=detector_version.pk, embedder_id=embedder_version.pk,
+        scene_set_id=tiny_world.scene_set_id, labeler_image_name=sorted(seen)[0], other_image_name=other.file.name,
+        checkpoint_name=detector_version.checkpoint.name,
+    )

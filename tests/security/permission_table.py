@@ -1,0 +1,97 @@
+"""Who gets what: the one declared table the permission matrix
+(tests/security/test_security_permission_matrix.py) checks every URL of the platform against.
+
+A row is ``(url name, method)``, or ``(url name, method, variant)`` where one pattern is asked for
+different objects (``/media/`` for a task's image, another image, a checkpoint); its value gives
+the expected answer for anonymous users and each role. The matrix asks every URL pattern of the
+URL configuration with GET and with every other method its view handles; a pattern or method
+without a row fails the test, and so does a row for a pattern that no longer exists.
+
+What the requests are: API URLs with ``Authorization: Token`` (a fresh token each), pages,
+media and the admin with a signed-in session; path parameters are ids of real objects the test
+creates (api_world.py); POST, PUT and DELETE send an empty body (``{}`` to the API). So a write
+that a role may make answers 400 here (the body is invalid), one it may not make 403, and
+anonymous API calls 401.
+
+Expected values: an HTTP status, or where to a 302 goes: ``LOGIN`` (the sign-in page, with
+``?next=``), ``ADMIN_LOGIN`` (the admin's sign-in page), ``ELSEWHERE`` (anywhere else: a role's
+home page).
+"""
+from __future__ import annotations
+
+IDENTITIES = ("anonymous", "labeler", "expert", "engineer", "admin")
+
+LOGIN = "302 to /login/"
+ADMIN_LOGIN = "302 to /admin/login/"
+ELSEWHERE = "302 elsewhere"
+
+# The Django admin is one row: every admin URL is the same gate (is_staff, which only admins have).
+ADMIN_GROUP = "admin:*"
+# Static files are served by WhiteNoise (middleware, no URL pattern) to everyone: they are the
+# public CSS and JavaScript of the pages.
+STATIC = "static"
+
+
+def row(anonymous, labeler, expert, engineer, admin) -> dict[str, int | str]:
+    return {"anonymous": anonymous, "labeler": labeler, "expert": expert, "engineer": engineer, "admin": admin}
+
+
+def everyone(expected) -> dict[str, int | str]:
+    return row(expected, expected, expected, expected, expected)
+
+
+PERMISSION_TABLE: dict[tuple[str, ...], dict[str, int | str]] = {
+    # -- API: accounts and tokens ---------------------------------------------------------------
+    ("api-token", "GET"): everyone(405),
+    ("api-token", "POST"): everyone(400),  # sign-in is open to all; an empty body is invalid
+    ("api-token", "DELETE"): row(401, 204, 204, 204, 204),  # signs out the token it carries
+    ("api-token-revoke-all", "GET"): row(401, 405, 405, 405, 405),
+    ("api-token-revoke-all", "POST"): row(401, 200, 200, 200, 200),
+    ("api-me", "GET"): row(401, 200, 200, 200, 200),
+    ("api-my-labels", "GET"): row(401, 200, 200, 200, 200),
+    # -- API: labeling ---------------------------------------------------------------------------
+    ("api-queues", "GET"): row(401, 200, 200, 200, 200),
+    ("api-queue-claim", "GET"): row(401, 405, 405, 403, 405),
+    ("api-queue-claim", "POST"): row(401, 200, 200, 403, 200),  # labelers and experts label
+    ("api-queue-tasks", "GET"): row(401, 403, 200, 200, 200),  # staff only: golden flags
+    ("api-assignment-submit", "GET"): row(401, 405, 405, 403, 405),
+    ("api-assignment-submit", "POST"): row(401, 400, 400, 403, 400),
+    ("api-assignment-skip", "GET"): row(401, 405, 405, 403, 405),
+    # The labeler's own live lease: skipped. Anyone else's: 403, whatever their role.
+    ("api-assignment-skip", "POST"): row(401, 200, 403, 403, 403),
+    ("api-golden-answer", "GET"): row(401, 403, 200, 200, 200),  # never to labelers
+    ("api-golden-answer", "POST"): row(401, 403, 400, 403, 400),  # experts (and admins) write
+    # -- API: evaluation -------------------------------------------------------------------------
+    ("eval-run-list", "GET"): row(401, 403, 200, 200, 200),
+    ("eval-run-list", "POST"): row(401, 403, 403, 400, 400),
+    ("eval-run-detail", "GET"): row(401, 403, 200, 200, 200),
+    ("model-version-list", "GET"): row(401, 403, 200, 200, 200),
+    ("model-version-list", "POST"): row(401, 403, 403, 400, 400),
+    ("scene-set-list", "GET"): row(401, 403, 200, 200, 200),
+    # -- API documentation: public, like the API's own reference --------------------------------
+    ("api-schema", "GET"): everyone(200),
+    ("api-docs", "GET"): everyone(200),
+    # -- pages -----------------------------------------------------------------------------------
+    ("frontend:home", "GET"): row(LOGIN, ELSEWHERE, ELSEWHERE, ELSEWHERE, 200),
+    ("frontend:login", "GET"): everyone(200),
+    ("frontend:login", "POST"): everyone(200),  # an empty form: shown again with its errors
+    ("frontend:login", "PUT"): everyone(200),  # Django's form views treat PUT as POST
+    ("frontend:logout", "GET"): everyone(405),  # signing out is a POST (CSRF-protected)
+    ("frontend:logout", "POST"): everyone(LOGIN),
+    ("frontend:my-queues", "GET"): row(LOGIN, 200, 200, 403, 200),
+    ("frontend:grading-page", "GET"): row(LOGIN, 200, 200, 403, 200),
+    ("frontend:expert-overview", "GET"): row(LOGIN, 403, 200, 200, 200),
+    ("frontend:queue-detail", "GET"): row(LOGIN, 403, 200, 200, 200),
+    ("frontend:eval-run-list", "GET"): row(LOGIN, 403, 403, 200, 200),
+    ("frontend:eval-run-new", "GET"): row(LOGIN, 403, 403, 200, 200),
+    ("frontend:eval-run-new", "POST"): row(LOGIN, 403, 403, 200, 200),  # an empty form: shown again
+    ("frontend:eval-run-detail", "GET"): row(LOGIN, 403, 403, 200, 200),
+    ("frontend:model-version-list", "GET"): row(LOGIN, 403, 403, 200, 200),
+    # -- the Django admin ------------------------------------------------------------------------
+    (ADMIN_GROUP, "GET"): row(ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 200),
+    # -- files -----------------------------------------------------------------------------------
+    ("media", "GET", "task image"): row(401, 200, 200, 200, 200),  # an image of a task the labeler holds
+    ("media", "GET", "other image"): row(401, 403, 200, 200, 200),
+    ("media", "GET", "checkpoint"): row(401, 403, 403, 200, 200),
+    (STATIC, "GET"): everyone(200),
+}
