@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from /static/, not a CDN
     "labeling",
     "evaluation",
     "frontend",
@@ -48,6 +49,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -207,6 +209,58 @@ REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
 IMAGE_MAX_PIXELS = int(os.environ.get("IMAGE_MAX_PIXELS", str(40_000_000)))
 # The largest image file a person may upload (the admin's image form).
 IMAGE_UPLOAD_MAX_BYTES = int(os.environ.get("IMAGE_UPLOAD_MAX_BYTES", str(20 * 1024 * 1024)))
+
+# -- Security headers and production HTTPS (issue 6) ----------------------------------------------
+# The defaults serve the embedded set-up on plain http://127.0.0.1:8000 (./scripts/run). Behind a
+# TLS-terminating proxy, set the production values documented in .env.example: with them,
+# `manage.py check --deploy` is clean (tests/security/test_security_headers.py checks it).
+# Content-Security-Policy (config/middleware.py) on every response. No page has an inline script or
+# <style> element; style="" attributes (progress bars, Swagger UI) are the one inline allowance.
+CSP_POLICY = os.environ.get("CSP_POLICY", "; ".join([
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "style-src-attr 'unsafe-inline'",
+    "img-src 'self' data: blob:",
+    "font-src 'self'",
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'self'",
+    "frame-ancestors 'none'",
+    "form-action 'self'",
+]))
+# Send the policy as Content-Security-Policy-Report-Only instead (to try a changed policy).
+CSP_REPORT_ONLY = env_bool("CSP_REPORT_ONLY", False)
+# SecurityMiddleware's headers (these are Django's defaults, kept explicit and settable).
+SECURE_CONTENT_TYPE_NOSNIFF = env_bool("SECURE_CONTENT_TYPE_NOSNIFF", True)
+SECURE_REFERRER_POLICY = os.environ.get("SECURE_REFERRER_POLICY", "same-origin")
+SECURE_CROSS_ORIGIN_OPENER_POLICY = os.environ.get("SECURE_CROSS_ORIGIN_OPENER_POLICY", "same-origin")
+X_FRAME_OPTIONS = "DENY"
+# HTTPS: HSTS is sent only on secure requests; 0 sends none. Start low (3600) and raise it once
+# HTTPS is known to work: browsers remember the header for this long.
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# "HEADER,value": the proxy sets HEADER to value on requests that reached it over HTTPS, e.g.
+# HTTP_X_FORWARDED_PROTO,https. Set it only behind a proxy that overwrites the header.
+_proxy_ssl_header = [part.strip() for part in os.environ.get("SECURE_PROXY_SSL_HEADER", "").split(",") if part.strip()]
+if _proxy_ssl_header and len(_proxy_ssl_header) != 2:
+    raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER must be 'HEADER,value', e.g. HTTP_X_FORWARDED_PROTO,https.")
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) or None
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
+SESSION_COOKIE_HTTPONLY = env_bool("SESSION_COOKIE_HTTPONLY", True)
+SESSION_COOKIE_SAMESITE = os.environ.get("SESSION_COOKIE_SAMESITE", "Lax")
+CSRF_COOKIE_SAMESITE = os.environ.get("CSRF_COOKIE_SAMESITE", "Lax")
+# A CSRF refusal is JSON under /api/ and the site's own page elsewhere (Django's has inline CSS).
+CSRF_FAILURE_VIEW = "config.errors.csrf_failure"
+# Swagger UI from drf-spectacular-sidecar's static files; no validator badge (it calls a public host).
+SPECTACULAR_SETTINGS.update({
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+})
 
 LOGGING = {
     "version": 1,

@@ -73,7 +73,9 @@ class TokenObtainApi(APIView):
 
     @extend_schema(request=serializers.TokenRequestSerializer, parameters=[RETRY_AFTER],
                    responses={200: serializers.TokenSerializer,
-                              **error_responses(400, 413, 415, 429, examples=[
+                              **error_responses(400, 413, 415, 429, reasons={
+                                  400: "A blank user name or password, or a pair that matches no active account "
+                                       "(`bad_credentials`: the message does not say which)."}, examples=[
                                   error_example("Wrong user name or password", code="bad_credentials",
                                                 message=BAD_CREDENTIALS),
                                   error_example("Locked out", status=429, code="signin_locked_out",

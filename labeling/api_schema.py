@@ -1,4 +1,5 @@
-"""What the OpenAPI schema says about errors, shared by every API module.
+"""What the OpenAPI schema says, where drf-spectacular alone would not say it truly; shared by every
+API module: errors, the shape of answers, and input fields that behave as their schema says.
 
 Every refusal is the one error format of labeling/api_errors.py, ``{"error": {"code", "message",
 "fields"?}}``; the ``Error`` component describes it. ``error_responses`` documents the statuses an
@@ -7,6 +8,10 @@ that refuses a request the schema alone would allow (a grade count that must mat
 candidates, an id that must exist): the schemathesis run in the suite
 (tests/security/test_security_api_fuzz.py) accepts such a refusal of schema-valid input only when
 the operation lists that error code, and that field, as an example of that status.
+
+The fields at the end take what their schema promises and nothing else: text that must not be blank
+says so with a pattern, and numbers, booleans and ids in a JSON body must be JSON numbers, booleans
+and integers (DRF would coerce ``false`` or ``"3"``, which a schema-driven client then relies on).
 """
 from __future__ import annotations
 
