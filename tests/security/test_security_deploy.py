@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import json
+
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,3 +65,25 @@ def test_an_api_url_that_matches_nothing_is_a_json_404(client, url):
     assert response.status_code == 404
     assert response["Content-Type"].startswith("application/json")
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_a_server_error_under_api_is_json_in_the_error_format(rf):
+    from config.errors import server_error
+
+    response = server_error(rf.get("/api/v1/me"))
+    assert response.status_code == 500
+    assert response["Content-Type"].startswith("application/json")
+    assert json.loads(response.content)["error"]["code"] == "server_error"
+
+
+@pytest.mark.django_db
+def test_an_oversized_api_body_is_a_json_error(client, settings, django_user_model):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    from labeling.models import Role
+    from labeling.services.users import user_create
+
+    client.force_login(user_create(username="big-body", password="pw-123456", role=Role.ENGINEER))
+    response = client.post("/api/v1/eval-runs", data='{"name": "' + "x" * 5000 + '"}', content_type="application/json")
+    assert 400 <= response.status_code < 500
+    assert response["Content-Type"].startswith("application/json")
+    assert "error" in response.json()
