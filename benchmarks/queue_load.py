@@ -89,7 +89,7 @@ def seed(args: argparse.Namespace) -> tuple[int, list[str]]:
     django.setup()
     from django.db import connection
 
-    from labeling.models import Pool, PoolKind, Role, Task, User
+    from labeling.models import GoldenItem, GoldenSet, Pool, PoolKind, Role, Task, User
     from labeling.services.queues import queue_create
     from labeling.services.tokens import api_tokens_issue_bulk
 
@@ -101,11 +101,19 @@ def seed(args: argparse.Namespace) -> tuple[int, list[str]]:
     )
     tokens = api_tokens_issue_bulk(users=labelers)
     golden_every = round(1 / args.golden_share) if args.golden_share > 0 else 0
+    # Golden tasks are copies of golden items; one item serves every golden copy here (the claim
+    # path never reads the item, only the flag).
+    golden_item = None
+    if golden_every:
+        golden_set = GoldenSet.objects.create(name="bench golden", task_kind="relevance")
+        queue.golden_sets.add(golden_set)
+        golden_item = GoldenItem.objects.create(golden_set=golden_set, key="bench", payload=relevance_payload(0),
+                                                answer={"grades": ["similar"] * 5}, source="expert")
     batch = []
     for number in range(args.tasks):
         is_golden = bool(golden_every) and number % golden_every == golden_every - 1
         batch.append(Task(queue=queue, source_key=f"bench-{number}", payload=relevance_payload(number),
-                          priority=0, is_golden=is_golden))
+                          priority=0, is_golden=is_golden, golden_item=golden_item if is_golden else None))
         if len(batch) == 10_000:
             Task.objects.bulk_create(batch)
             batch = []

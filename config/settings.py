@@ -185,6 +185,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "evaluation.tasks.eval_run_generate_scenes": {"queue": "gpu"},
+    "evaluation.tasks.box_queue_preannotate_scenes": {"queue": "gpu"},
     "evaluation.tasks.*": {"queue": "default"},
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)

@@ -17,6 +17,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from evaluation import selectors, services
+from evaluation.models import BoxQueueJob
 from evaluation.serializers import (
     MODEL_UPLOAD_FORM_OVERHEAD_BYTES,
     CheckpointTooLarge,
@@ -152,3 +153,26 @@ class SceneSetListApi(StaffReadEngineerWriteApi):
                    responses={200: SceneSetOutputSerializer(many=True), **list_error_responses(401, 403)})
     def get(self, request):
         return self.paginated(selectors.scene_set_list(), SceneSetOutputSerializer)
+
+
+class BoxQueueJobOutputSerializer(serializers.Serializer):
+    queue = serializers.IntegerField(source="queue_id")
+    status = serializers.CharField()
+    status_display = serializers.CharField(source="get_status_display")
+    scenes_total = serializers.IntegerField()
+    scenes_done = serializers.IntegerField()
+    detector = serializers.IntegerField(source="detector_id", allow_null=True)
+    error = serializers.CharField()
+
+
+class BoxQueueJobApi(APIView):
+    """Progress of a box queue's pre-annotation, for the queue page's progress bar."""
+
+    permission_classes = [IsAuthenticated, IsStaffRole]
+
+    @extend_schema(responses={200: BoxQueueJobOutputSerializer,
+                              **error_responses(401, 403, 404, reasons={404: "No box queue with this id."})},
+                   summary="A box queue's pre-annotation progress (staff).", description=STAFF_READ)
+    def get(self, request, queue_id: int):
+        job = get_object_or_404(BoxQueueJob, queue_id=queue_id)
+        return Response(BoxQueueJobOutputSerializer(job).data)

@@ -1,4 +1,4 @@
-"""Relevance metrics of an end-to-end evaluation run (PRODUCT.md section 6), as pure functions.
+"""Relevance metrics of an end-to-end evaluation run (docs/METRICS.md, section 1), as pure functions.
 
 Nothing here touches the ORM: ``evaluation.selectors`` builds the frames with one query and these
 functions turn them into numbers, so they are vectorised, fast and checkable by hand.
@@ -17,20 +17,21 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-# Best to worst. "Lower" grade means further down this list: a tie in the vote goes there, because an
-# evaluation that rounds ties up would overstate the model.
-GRADES: tuple[str, ...] = ("extremely_similar", "similar", "marginally_similar", "not_similar", "did_not_load")
-GRADE_ORDER: dict[str, int] = {grade: position for position, grade in enumerate(GRADES)}
-SIMILAR_GRADES = frozenset({"extremely_similar", "similar"})
-EXTREMELY_SIMILAR_GRADES = frozenset({"extremely_similar"})
-BAD_GRADES = frozenset({"marginally_similar", "not_similar", "did_not_load"})
+from labeling.task_kinds import relevance
+
+# The grade vocabulary and the majority vote belong to the relevance kind (labeling/task_kinds/relevance.py).
+GRADES = relevance.GRADES
+GRADE_ORDER = relevance.GRADE_ORDER
+SIMILAR_GRADES = relevance.SIMILAR_GRADES
+EXTREMELY_SIMILAR_GRADES = relevance.EXTREMELY_SIMILAR_GRADES
+BAD_GRADES = relevance.BAD_GRADES
 
 DEFAULT_K = 5
 DEFAULT_BOOTSTRAP_SAMPLES = 1000
 DEFAULT_CONFIDENCE = 0.95
 DEFAULT_SEED = 0
 
-UNKNOWN_GRADE_ERROR = "unknown relevance grade(s) {grades}; expected one of " + ", ".join(GRADES)
+UNKNOWN_GRADE_ERROR = relevance.UNKNOWN_GRADE_ERROR
 SLOT_LABEL_COLUMNS = ("query_object_id", "slot", "grade")
 QUERY_OBJECT_COLUMNS = ("query_object_id", "scene_id", "category", "n_candidates")
 MISSING_COLUMNS_ERROR = "{frame} frame lacks columns {columns}"
@@ -45,26 +46,11 @@ def _require_columns(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -
 
 
 def aggregate_slot_grades(slot_labels: pd.DataFrame) -> pd.DataFrame:
-    """Majority vote per (query object, slot); a tie goes to the lower (more conservative) grade.
+    """Majority vote per (query object, slot), ties to the lower grade: the relevance kind's vote.
 
     Returns one row per judged slot: ``query_object_id``, ``slot``, ``grade``, ``n_labels``.
     """
-    _require_columns(slot_labels, SLOT_LABEL_COLUMNS, "slot labels")
-    if slot_labels.empty:
-        return pd.DataFrame({"query_object_id": pd.Series(dtype="int64"), "slot": pd.Series(dtype="int64"),
-                             "grade": pd.Series(dtype="object"), "n_labels": pd.Series(dtype="int64")})
-    unknown = sorted(set(slot_labels["grade"]) - set(GRADES))
-    if unknown:
-        raise ValueError(UNKNOWN_GRADE_ERROR.format(grades=", ".join(map(str, unknown))))
-    votes = (slot_labels.groupby(["query_object_id", "slot", "grade"], sort=False).size()
-             .rename("votes").reset_index())
-    votes["order"] = votes["grade"].map(GRADE_ORDER)
-    totals = votes.groupby(["query_object_id", "slot"])["votes"].transform("sum")
-    votes["n_labels"] = totals
-    # Most votes first; among equals the worst grade (highest order) first.
-    winners = (votes.sort_values(["query_object_id", "slot", "votes", "order"], ascending=[True, True, False, False])
-               .drop_duplicates(["query_object_id", "slot"], keep="first"))
-    return winners[["query_object_id", "slot", "grade", "n_labels"]].reset_index(drop=True)
+    return relevance.slot_majority_vote(slot_labels)
 
 
 def per_query_object_counts(slot_grades: pd.DataFrame, query_objects: pd.DataFrame) -> pd.DataFrame:

@@ -102,3 +102,40 @@ class Candidate(models.Model):
             models.CheckConstraint(condition=Q(rank__gte=1), name="candidate_rank_positive"),
         ]
         ordering = ["query_object", "rank"]
+
+
+class BoxQueueJobStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PREANNOTATING = "preannotating", "Pre-annotating"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class BoxQueueJob(models.Model):
+    """The producer of a bounding-box queue: one task per scene of a scene set, pre-annotated by a
+    detector version when one is given (on the ``gpu`` queue, idempotent per scene)."""
+
+    queue = models.OneToOneField(Queue, on_delete=models.PROTECT, related_name="box_job")
+    scene_set = models.ForeignKey(SceneSet, on_delete=models.PROTECT, related_name="box_jobs")
+    detector = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="box_jobs")
+    status = models.CharField(max_length=16, choices=BoxQueueJobStatus.choices, default=BoxQueueJobStatus.PENDING)
+    scenes_total = models.PositiveIntegerField(default=0)
+    scenes_done = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"box queue job {self.pk} ({self.queue_id})"
+
+
+class BoxQueueScene(models.Model):
+    """The per-scene "already done" mark of a box queue job (as EvalRunScene is for runs)."""
+
+    job = models.ForeignKey(BoxQueueJob, on_delete=models.CASCADE, related_name="done_scenes")
+    scene = models.ForeignKey(Image, on_delete=models.PROTECT, related_name="+")
+    proposals = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job", "scene"], name="box_queue_scene_unique")]

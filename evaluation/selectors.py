@@ -10,9 +10,10 @@ from django.db.models import Count, Max, Q, QuerySet
 from evaluation import metrics
 from evaluation.models import EvalRun, ModelVersion, QueryObject
 from labeling.models import Label, SceneSet
+from labeling.task_kinds import relevance
 
 METRICS_CACHE_SECONDS = 600
-LABEL_FRAME_COLUMNS = ["query_object_id", "labeler_id", "slot", "grade"]
+LABEL_FRAME_COLUMNS = relevance.SLOT_FRAME_COLUMNS
 
 
 def eval_run_list() -> QuerySet[EvalRun]:
@@ -37,20 +38,11 @@ def eval_run_label_frame(*, run: EvalRun) -> pd.DataFrame:
     Staff labels are in it only when the run's queue counts them (``Queue.staff_labels_count``);
     ``eval_run_staff_labels`` says how many there are either way.
 
-    A relevance answer is ``{"grades": [...]}`` with one grade per candidate in the task payload's
-    order, which is rank order, so grade i belongs to slot i + 1.
     """
     rows = list(Label.objects.filter(task__queue_id=run.queue_id, task__is_golden=False,
                                      task__query_object__isnull=False, counts_toward_replication=True)
                 .values_list("task__query_object__id", "labeler_id", "answer"))
-    if not rows:
-        return pd.DataFrame({"query_object_id": pd.Series(dtype="int64"), "labeler_id": pd.Series(dtype="int64"),
-                             "slot": pd.Series(dtype="int64"), "grade": pd.Series(dtype="object")})
-    frame = pd.DataFrame(rows, columns=["query_object_id", "labeler_id", "answer"])
-    frame["grade"] = frame["answer"].map(lambda answer: list(answer.get("grades") or []))
-    frame = frame.drop(columns="answer").explode("grade", ignore_index=False).dropna(subset=["grade"])
-    frame["slot"] = frame.groupby(level=0).cumcount() + 1
-    return frame.reset_index(drop=True)[LABEL_FRAME_COLUMNS]
+    return relevance.slot_label_frame(rows)
 
 
 def eval_run_staff_labels(*, run: EvalRun) -> dict:

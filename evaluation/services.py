@@ -22,7 +22,8 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from evaluation.models import Candidate, EvalRun, EvalRunScene, EvalRunStatus, ModelKind, ModelVersion, QueryObject
-from labeling.models import GuideVersion, Image, ImageKind, Product, Queue, SceneSet, TaskKind
+from labeling.golden.services import GoldenItemInput, golden_items_put, golden_set_create, queue_golden_sets_add
+from labeling.models import GoldenSet, GoldenSource, GuideVersion, Image, ImageKind, Product, Queue, SceneSet, TaskKind
 from labeling.services.images import image_open, image_png_bytes, images_store
 from labeling.services.queues import queue_create
 from labeling.services.tasks import TaskSpec, tasks_create
@@ -64,7 +65,9 @@ SCENES_PER_CHUNK = 16
 GOLDEN_MIN_IOU = 0.5
 DEFAULT_SCORE_THRESHOLD = 0.5
 SCORE_THRESHOLD_CONFIG_KEY = "score_threshold"
-GOLDEN_REASON = "Answered by the synthetic world's oracle (PRODUCT.md section 8), not by a person."
+GOLDEN_REASON = "Answered by the synthetic world's oracle (docs/METRICS.md, section 5), not by a person."
+RUN_GOLDEN_SET_NAME = "Run #{run_id}: oracle relevance answers"
+RUN_GOLDEN_SET_DESCRIPTION = "The synthetic world's oracle grades for the candidates of run '{name}'."
 
 
 class ModelVersionError(ValueError):
@@ -121,6 +124,11 @@ def model_version_register(*, kind: str, name: str, version_tag: str, checkpoint
     else 0.5) live with the version. ``config`` may add keys but not change the architecture's:
     the workers build the model from the file, so a changed value would only make the stored
     config lie about it.
+
+    The stored config also holds the model's ``categories`` (the checkpoint's, else the fixture
+    list ``models_runtime.taxonomy.CATEGORIES``) and ``category_map``, each one's platform slug
+    (``labeling.taxonomy.category_list_map``); a list that does not fit the taxonomy, or a
+    detector whose class count it does not match, is refused on ``config``.
     """
     if kind not in ModelKind.values:
         raise ModelVersionError(MODEL_KIND_UNKNOWN.format(kind=kind, kinds=", ".join(ModelKind.values)), "kind")
@@ -154,9 +162,30 @@ def model_version_register(*, kind: str, name: str, version_tag: str, checkpoint
         if inference and not _score_threshold_valid(inference[SCORE_THRESHOLD_CONFIG_KEY]):
             raise ModelVersionError(MODEL_CHECKPOINT_INVALID.format(
                 kind=kind, reason=MODEL_SCORE_THRESHOLD_INVALID.format(key=SCORE_THRESHOLD_CONFIG_KEY)), "checkpoint")
+        # The model's own class names (detector label i + 1 = categories[i]) come with the file, as
+        # the workers read them from it; a checkpoint without them was trained on the platform's
+        # fixture list. Each must name a platform category; the map onto slugs is stored.
+        from labeling.taxonomy import CategoryListError, category_list_map
+        from models_runtime import taxonomy as fixture_taxonomy
+
+        categories = checked.config.get("categories", list(fixture_taxonomy.CATEGORIES))
+        num_classes = None
+        if kind == ModelKind.DETECTOR:
+            from models_runtime.detector import resolve_config
+
+            num_classes = resolve_config(checked.config)["num_classes"]
+        try:
+            derived = {"categories": list(categories),
+                       "category_map": category_list_map(categories, num_classes=num_classes)}
+        except CategoryListError as error:
+            raise ModelVersionError(str(error), "config") from error
+        overridden = sorted(key for key, value in derived.items() if key in overlay and overlay[key] != value)
+        if overridden:
+            raise ModelVersionError(MODEL_CONFIG_CHANGES_ARCHITECTURE.format(keys=", ".join(overridden)), "config")
         stored_name = f"{kind}-{slugify(name)}-{slugify(version_tag)}.pt"
         version = ModelVersion(kind=kind, name=name, version_tag=version_tag,
-                               config={**checked.config, **inference, **overlay}, notes=notes, created_by=created_by)
+                               config={**checked.config, **inference, **overlay, **derived}, notes=notes,
+                               created_by=created_by)
         with open(local, "rb") as handle:
             version.checkpoint.save(stored_name, File(handle), save=False)
         try:
@@ -213,6 +242,12 @@ def eval_run_create(*, created_by, name: str, scene_set: SceneSet, detector: Mod
             restrict_category=restrict_category, restrict_gender=restrict_gender, replication=replication,
             golden_rate=golden_rate, top_k=top_k, baseline=baseline, queue=queue, scenes_total=scenes_total,
             created_by=created_by)
+        if golden_rate > 0:
+            # The oracle's answers for this run's payloads (its candidates are the run's own).
+            golden_set = golden_set_create(name=RUN_GOLDEN_SET_NAME.format(run_id=run.pk), task_kind=TaskKind.RELEVANCE,
+                                           description=RUN_GOLDEN_SET_DESCRIPTION.format(name=name[:150]),
+                                           created_by=created_by)
+            queue_golden_sets_add(queue=queue, golden_sets=[golden_set])
         if start_generation:
             from evaluation.tasks import eval_run_generate
 
@@ -383,23 +418,31 @@ def _scene_write(*, run: EvalRun, scene: Image, detected: list[DetectedObject], 
                 candidate_rows.extend(Candidate(query_object=query_object, rank=rank, product=product, distance=distance)
                                       for rank, (product, distance) in enumerate(ranked, start=1))
             Candidate.objects.bulk_create(candidate_rows)
-            specs = []
+            specs, oracle_answers = [], {}
             for query_object, ranked in zip(query_objects, candidates_of):
                 # Nothing to judge without candidates: such an object counts as rel(q) = 0 in the
                 # metrics without costing a labeler a task.
                 if not ranked:
                     continue
-                payload = _task_payload(scene=scene, query_object=query_object, candidates=ranked)
-                specs.append(TaskSpec(source_key=f"scene:{scene.pk}:object:{query_object.ordinal}", payload=payload))
+                source_key = f"scene:{scene.pk}:object:{query_object.ordinal}"
+                specs.append(TaskSpec(source_key=source_key,
+                                      payload=_task_payload(scene=scene, query_object=query_object, candidates=ranked)))
                 if truth is None:
                     continue
                 if _golden_draw(run_id=run.pk, scene_sha=scene.sha256, ordinal=query_object.ordinal) >= run.golden_rate:
                     continue
                 grades = _oracle_grades(truth=truth, box=query_object.box, candidates=ranked)
                 if grades is not None:
-                    specs.append(TaskSpec(source_key=f"golden:scene:{scene.pk}:object:{query_object.ordinal}",
-                                          payload=payload, is_golden=True, golden_answer={"grades": grades}))
+                    oracle_answers[source_key] = {"grades": grades}
             tasks = {task.source_key: task for task in tasks_create(queue=run.queue, specs=specs)}
+            if oracle_answers:
+                # Golden items of the run's own set; their copies (twins of the normal tasks) land in
+                # the run's queue, which draws from that set.
+                golden_items_put(golden_set=_run_golden_set(run=run), items=[
+                    GoldenItemInput(key=source_key, payload=tasks[source_key].payload, answer=answer,
+                                    reason=GOLDEN_REASON, source=GoldenSource.WORLD_ORACLE,
+                                    source_task=tasks[source_key])
+                    for source_key, answer in oracle_answers.items()])
             for query_object in query_objects:
                 query_object.task = tasks.get(f"scene:{scene.pk}:object:{query_object.ordinal}")
             QueryObject.objects.bulk_update(query_objects, ["task"])
@@ -409,6 +452,11 @@ def _scene_write(*, run: EvalRun, scene: Image, detected: list[DetectedObject], 
             return False
         raise
     return True
+
+
+def _run_golden_set(*, run: EvalRun) -> GoldenSet:
+    """The run's oracle golden set, linked to the run's queue (made with the run)."""
+    return GoldenSet.objects.get(name=RUN_GOLDEN_SET_NAME.format(run_id=run.pk))
 
 
 def _task_payload(*, scene: Image, query_object: QueryObject, candidates: list[Product]) -> dict:

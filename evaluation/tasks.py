@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from celery import Task, shared_task
 
-from evaluation import services
+from evaluation import box_queues, services
 
 MAX_RETRIES = 3
 
@@ -48,3 +48,30 @@ def eval_run_generate(run_id: int) -> int:
 @shared_task(name="evaluation.tasks.eval_run_generate_scenes", **RETRY_OPTIONS)
 def eval_run_generate_scenes(run_id: int, scene_ids: list[int]) -> int:
     return services.eval_run_generate_scenes(run_id=run_id, scene_ids=scene_ids)
+
+
+class BoxQueueJobTask(Task):
+    """Marks the box queue job failed, with the error, once a task has used up its retries."""
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        job_id = kwargs.get("job_id", args[0] if args else None)
+        if job_id is not None:
+            box_queues.box_queue_fail(job_id=job_id, error=f"{type(exc).__name__}: {exc}")
+
+
+BOX_RETRY_OPTIONS = {**RETRY_OPTIONS, "base": BoxQueueJobTask}
+
+
+@shared_task(name="evaluation.tasks.box_queue_preannotate", **BOX_RETRY_OPTIONS)
+def box_queue_preannotate(job_id: int) -> int:
+    remaining = box_queues.box_queue_preannotation_start(job_id=job_id)
+    chunks = [remaining[start:start + box_queues.SCENES_PER_CHUNK]
+              for start in range(0, len(remaining), box_queues.SCENES_PER_CHUNK)]
+    for chunk in chunks:
+        box_queue_preannotate_scenes.delay(job_id, chunk)
+    return len(chunks)
+
+
+@shared_task(name="evaluation.tasks.box_queue_preannotate_scenes", **BOX_RETRY_OPTIONS)
+def box_queue_preannotate_scenes(job_id: int, scene_ids: list[int]) -> int:
+    return box_queues.box_queue_preannotate_scenes(job_id=job_id, scene_ids=scene_ids)

@@ -6,9 +6,11 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
+from evaluation.box_queues import MAX_REPLICATION as BOX_MAX_REPLICATION
 from evaluation.models import EvalRun, ModelKind, ModelVersion
 from evaluation.selectors import scene_set_list
 from evaluation.services import MAX_REPLICATION
+from labeling.models import GoldenSet, TaskKind
 from labeling.services.signin import SignInFailed, SignInThrottled, signin_attempt, signin_client_address
 
 
@@ -74,3 +76,21 @@ class EvalRunForm(forms.Form):
     baseline = forms.ModelChoiceField(queryset=EvalRun.objects.order_by("-created_at"), required=False,
                                       empty_label="No baseline",
                                       help_text="Report relative gains over this run, on the scenes both judged.")
+
+
+class BoxQueueForm(forms.Form):
+    name = forms.CharField(max_length=200, help_text="What the boxes are for, e.g. \"Detector training, spring scenes\".")
+    scene_set = SceneSetChoiceField(queryset=scene_set_list(), empty_label=None)
+    detector = ModelVersionChoiceField(
+        queryset=ModelVersion.objects.filter(kind=ModelKind.DETECTOR).order_by("name", "-created_at"), required=False,
+        empty_label="No pre-annotation", help_text="Pre-annotate every scene with this detector's boxes (on the GPU queue).")
+    show_preannotations = forms.BooleanField(
+        required=False, initial=True, label="Show the detector's boxes to labelers",
+        help_text="Turn off for golden and calibration work, so labelers are not anchored by the model.")
+    replication = forms.IntegerField(min_value=1, max_value=BOX_MAX_REPLICATION, initial=3,
+                                     help_text="Labelers who box each scene.")
+    golden_rate = forms.FloatField(min_value=0.0, max_value=1.0, initial=0.0,
+                                   help_text="Share of claims served from the golden sets below, 0 to 1.")
+    golden_sets = forms.ModelMultipleChoiceField(
+        queryset=GoldenSet.objects.filter(task_kind=TaskKind.BOUNDING_BOXES).order_by("name"), required=False,
+        widget=forms.CheckboxSelectMultiple, help_text="Golden box sets this queue draws its golden items from.")

@@ -10,9 +10,10 @@ from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from evaluation.models import ModelVersion
+from evaluation.models import BoxQueueJob, ModelVersion
 from evaluation.selectors import model_version_list
-from labeling.models import Guide, GuideVersion, Label, Queue, User
+from labeling.golden.selectors import golden_item_for_task
+from labeling.models import GoldenItem, Guide, GuideVersion, Label, Queue, Task, User
 
 
 @dataclass(frozen=True)
@@ -70,3 +71,31 @@ def model_version_rows() -> QuerySet[ModelVersion]:
     return model_version_list().select_related("created_by").annotate(
         run_count=Count("detector_runs", distinct=True) + Count("embedder_runs", distinct=True),
     )
+
+
+def queue_task_rows(*, queue: Queue) -> QuerySet[Task]:
+    """A queue's tasks for staff, claim order, with their label counts (one query per page)."""
+    return (Task.objects.filter(queue=queue).select_related("golden_item")
+            .annotate(n_labels=Count("labels")).order_by("is_golden", "-priority", "created_at", "id"))
+
+
+def box_job_of(*, queue: Queue) -> BoxQueueJob | None:
+    return BoxQueueJob.objects.select_related("detector", "scene_set").filter(queue=queue).first()
+
+
+@dataclass(frozen=True)
+class TaskReview:
+    task: Task
+    labels: list[tuple[str, dict]]  # (labeler name, answer), by labeler id
+    golden_item: GoldenItem | None
+
+
+def task_review(*, task_id: int) -> TaskReview | None:
+    """A task, its labels by labeler id and its golden item (its own, or the one made from it)."""
+    task = Task.objects.select_related("queue", "golden_item").filter(pk=task_id).first()
+    if task is None:
+        return None
+    labels = [(username + (" (staff)" if is_staff else ""), answer) for username, is_staff, answer in
+              Label.objects.filter(task=task).order_by("labeler_id").values_list("labeler__username", "is_staff_label",
+                                                                               "answer")]
+    return TaskReview(task, labels, golden_item_for_task(task=task))

@@ -1,6 +1,6 @@
-"""Pages. Thin: check the role, call one selector or service, render. The grading page's work
-(claim, submit, skip) runs in the browser against the public REST API, the same path outside
-clients use."""
+"""Pages. Thin: check the role, call one selector or service, render. The work page's work (claim,
+submit, skip) runs in the browser against the public REST API, the same path outside clients use;
+what differs per task kind comes from the kind's spec (labeling/task_kinds/)."""
 from __future__ import annotations
 
 from django.contrib import messages
@@ -10,31 +10,25 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 
 from evaluation import selectors as evaluation_selectors
 from evaluation.models import EvalRun
 from evaluation.services import EvalRunError, eval_run_create
-from labeling.answer_schemas import RELEVANCE_GRADES
-from labeling.models import Queue, Role, TaskKind
+from evaluation.box_queues import BoxQueueError, box_queue_create
+from labeling.golden import selectors as golden_selectors
+from labeling.models import Queue, Role
+from labeling.task_kinds import task_kind_spec
 from labeling.permissions import role_required, user_has_role
 from labeling.selectors import queues_open_to
 from labeling.services.queue_engine import QueueEngineError, queue_check_open
 
 from frontend import selectors
-from frontend.forms import EvalRunForm, SignInForm
+from frontend.forms import BoxQueueForm, EvalRunForm, SignInForm
 
 API_PREFIX = "/api/v1"
-# Grade -> (key, label, one-line reminder of the guide's definition, PRODUCT.md section 3).
-GRADE_KEYS = {
-    "extremely_similar": ("e", "Extremely similar", "almost the same item"),
-    "similar": ("s", "Similar", "minor differences, e.g. colour or shape"),
-    "marginally_similar": ("m", "Marginally similar", "same kind of item, clearly different"),
-    "not_similar": ("n", "Not similar", "a different item"),
-    "did_not_load": ("d", "Did not load", "the product image is missing or broken"),
-}
-GRADE_DEFINITIONS = [{"value": grade, "key": GRADE_KEYS[grade][0], "label": GRADE_KEYS[grade][1],
-                      "hint": GRADE_KEYS[grade][2]} for grade in RELEVANCE_GRADES]
-NO_WEB_EDITOR = "The web grader handles relevance queues; this queue holds {kind} tasks."
+NO_WEB_EDITOR = "There is no web editor for {kind} tasks yet; label this queue through the API."
+TASKS_PER_PAGE = 50
 
 
 class SignInView(LoginView):
@@ -67,35 +61,52 @@ def home(request):
     return redirect("frontend:my-queues")
 
 
+def _with_editor_flags(queues):
+    """Mark each queue with whether its kind has a web editor (the kind's spec says)."""
+    rows = list(queues)
+    for queue in rows:
+        queue.has_editor = task_kind_spec(queue.task_kind).editor_template is not None
+    return rows
+
+
 @role_required(Role.LABELER, Role.EXPERT)
 def my_queues(request):
     return render(request, "frontend/my_queues.html", {
         "nav_section": "queues",
-        "queues": queues_open_to(user=request.user).select_related("guide_version"),
+        "queues": _with_editor_flags(queues_open_to(user=request.user).select_related("guide_version")),
         "throughput": selectors.labeler_throughput(labeler=request.user),
     })
 
 
 @role_required(Role.LABELER, Role.EXPERT)
-def grading_page(request, queue_id: int):
+def work_page(request, queue_id: int):
+    """The generic labeling page: session.js plus the queue kind's editor."""
     queue = get_object_or_404(Queue.objects.select_related("guide_version__guide"), pk=queue_id)
     try:
         queue_check_open(queue=queue, labeler=request.user)
     except QueueEngineError as refusal:
         raise PermissionDenied(str(refusal)) from refusal
-    if queue.task_kind != TaskKind.RELEVANCE:
-        raise Http404(NO_WEB_EDITOR.format(kind=queue.get_task_kind_display()))
+    spec = task_kind_spec(queue.task_kind)
+    if spec.editor_template is None:
+        raise Http404(NO_WEB_EDITOR.format(kind=spec.label))
     open_queue = queues_open_to(user=request.user).filter(pk=queue.pk).first()
-    return render(request, "frontend/grading.html", {
+    return render(request, "frontend/work.html", {
         "nav_section": "queues",
         "queue": queue,
+        "kind_spec": spec,
         "guide_version": queue.guide_version,
         "remaining": open_queue.available_for_me if open_queue else None,
-        "grades": GRADE_DEFINITIONS,
+        "editor_context": {**spec.editor_context(), "show_preannotations": queue.show_preannotations},
         "claim_url": f"{API_PREFIX}/queues/{queue.pk}/claim",
         "assignment_url_template": f"{API_PREFIX}/assignments/{{id}}/{{action}}",
         "queue_status_url": f"{API_PREFIX}/queues",
     })
+
+
+@role_required(Role.LABELER, Role.EXPERT)
+def grading_page(request, queue_id: int):
+    """The old address of the relevance page; every kind now works on the generic page."""
+    return redirect("frontend:work-page", queue_id=queue_id)
 
 
 @role_required(Role.EXPERT, Role.ENGINEER)
@@ -104,6 +115,7 @@ def expert_overview(request):
         "nav_section": "overview",
         "queues": selectors.queue_overview_rows(),
         "guides": selectors.guide_rows(),
+        "golden_sets": golden_selectors.golden_set_list(),
     })
 
 
@@ -112,10 +124,93 @@ def queue_detail(request, queue_id: int):
     queue = selectors.queue_overview_row(queue_id=queue_id)
     if queue is None:
         raise Http404
+    spec = task_kind_spec(queue.task_kind)
+    tasks = Paginator(selectors.queue_task_rows(queue=queue), TASKS_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "frontend/queue_detail.html", {
         "nav_section": "overview",
         "queue": queue,
-        "can_label": user_has_role(request.user, Role.LABELER, Role.EXPERT) and queue.task_kind == TaskKind.RELEVANCE,
+        "kind_spec": spec,
+        "can_label": user_has_role(request.user, Role.LABELER, Role.EXPERT) and spec.editor_template is not None,
+        "golden_scores": golden_selectors.queue_golden_scores(queue=queue),
+        "golden_sets": list(queue.golden_sets.all()),
+        "box_job": selectors.box_job_of(queue=queue),
+        "tasks": tasks,
+        "job_status_url": f"{API_PREFIX}/box-queues/{queue.pk}",
+    })
+
+
+@role_required(Role.EXPERT, Role.ENGINEER)
+def task_review(request, task_id: int):
+    """Any task as staff see it: every labeler's answer, the consensus, and the golden answer."""
+    review = selectors.task_review(task_id=task_id)
+    if review is None:
+        raise Http404
+    spec = task_kind_spec(review.task.queue.task_kind)
+    consensus = spec.consensus(payload=review.task.payload, answers=[answer for _, answer in review.labels])
+    golden = review.golden_item.answer if review.golden_item else None
+    comparisons = ([(name, spec.golden_compare(payload=review.task.payload, answer=answer, golden=golden))
+                    for name, answer in review.labels] if golden is not None else [])
+    return render(request, "frontend/task_review.html", {
+        "nav_section": "overview",
+        "task": review.task,
+        "queue": review.task.queue,
+        "kind_spec": spec,
+        "labels": review.labels,
+        "consensus": consensus,
+        "golden_item": review.golden_item,
+        "comparisons": comparisons,
+        "review": spec.review_context(payload=review.task.payload, labels=review.labels, consensus=consensus,
+                                      golden=golden),
+        "can_make_golden": user_has_role(request.user, Role.EXPERT) and spec.editor_template is not None,
+    })
+
+
+@role_required(Role.EXPERT)
+def golden_editor(request, task_id: int):
+    """The kind's editor in expert mode: answer a task as golden, or fix a golden answer."""
+    review = selectors.task_review(task_id=task_id)
+    if review is None:
+        raise Http404
+    spec = task_kind_spec(review.task.queue.task_kind)
+    if spec.editor_template is None:
+        raise Http404(NO_WEB_EDITOR.format(kind=spec.label))
+    item = review.golden_item
+    return render(request, "frontend/golden_editor.html", {
+        "nav_section": "overview",
+        "task": review.task,
+        "queue": review.task.queue,
+        "kind_spec": spec,
+        "golden_item": item,
+        "editor_context": {**spec.editor_context(), "show_preannotations": False},
+        "expert_task": {"id": review.task.pk, "kind": spec.kind,
+                        "payload": spec.payload_for_labeler(payload=review.task.payload, show_preannotations=False)},
+        "initial_answer": item.answer if item else None,
+        "golden_answer_url": f"{API_PREFIX}/tasks/{review.task.pk}/golden-answer",
+        "review_url": reverse("frontend:task-review", args=[review.task.pk]),
+    })
+
+
+@role_required(Role.EXPERT, Role.ENGINEER)
+def box_queue_new(request):
+    form = BoxQueueForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            job = box_queue_create(created_by=request.user, **form.cleaned_data)
+        except BoxQueueError as refusal:
+            form.add_error(refusal.field if refusal.field in form.fields else None, str(refusal))
+        else:
+            started = " The detector is pre-annotating its scenes." if job.detector_id else ""
+            messages.success(request, f"Queue “{job.queue.name}” created with {job.scenes_total} scenes.{started}")
+            return redirect("frontend:queue-detail", queue_id=job.queue_id)
+    return render(request, "frontend/box_queue_new.html", {"nav_section": "overview", "form": form})
+
+
+@role_required(Role.EXPERT, Role.ENGINEER)
+def golden_set_list(request):
+    return render(request, "frontend/golden_sets.html", {
+        "nav_section": "overview",
+        "golden_sets": golden_selectors.golden_set_list(),
+        "can_write": user_has_role(request.user, Role.EXPERT),
     })
 
 

@@ -124,7 +124,7 @@ class GuideVersionAdmin(admin.ModelAdmin):
 class QueueAdmin(admin.ModelAdmin):
     list_display = ("name", "task_kind", "replication", "golden_rate", "priority", "staff_labels_count", "is_active")
     list_filter = ("task_kind", "is_active")
-    filter_horizontal = ("allowed_pools",)
+    filter_horizontal = ("allowed_pools", "golden_sets")
 
 
 @admin.register(models.Task)
@@ -132,6 +132,9 @@ class TaskAdmin(admin.ModelAdmin):
     list_display = ("id", "queue", "is_golden", "priority", "label_count", "created_at")
     list_filter = ("queue", "is_golden")
     search_fields = ("source_key",)
+    # A task never becomes golden after the fact (labeling/golden/GOLDEN.md); label_count is the
+    # queue engine's.
+    readonly_fields = ("is_golden", "golden_item", "twin_of", "label_count")
 
 
 @admin.register(models.Assignment)
@@ -157,10 +160,46 @@ class LabelAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.register(models.GoldenAnswer)
-class GoldenAnswerAdmin(admin.ModelAdmin):
-    list_display = ("task", "expert", "created_at")
-    raw_id_fields = ("task",)
+@admin.register(models.GoldenSet)
+class GoldenSetAdmin(admin.ModelAdmin):
+    list_display = ("name", "task_kind", "created_by", "created_at")
+    list_filter = ("task_kind",)
+
+    def get_readonly_fields(self, request, obj=None):
+        # Items are validated against the set's kind; changing it would orphan them.
+        return ("task_kind", "created_by") if obj is not None else ("created_by",)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+
+class GoldenItemRevisionInline(admin.TabularInline):
+    model = models.GoldenItemRevision
+    extra = 0
+    can_delete = False
+    readonly_fields = ("revision", "answer", "reason", "source", "expert", "guide_version", "created_at")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(models.GoldenItem)
+class GoldenItemAdmin(admin.ModelAdmin):
+    """Read-only here: answers change through the expert's editor or the API (labeling/golden/services.py),
+    which validate them and keep the history."""
+
+    list_display = ("id", "golden_set", "key", "source", "expert", "revision", "updated_at")
+    list_filter = ("golden_set", "source")
+    search_fields = ("key",)
+    inlines = [GoldenItemRevisionInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(models.ApiToken)

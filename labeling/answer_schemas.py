@@ -1,4 +1,5 @@
-"""Per-kind answer schemas the server validates before it stores a label or a golden answer.
+"""The answer-schema primitives and error messages the kinds' cleaners share (labeling/task_kinds/),
+and ``answer_clean``, which hands an answer to its kind's module.
 
 Each validator takes the task's payload (the answer is checked against it: one grade per candidate,
 boxes inside the image, attributes of the crop's category) and returns the answer in canonical form
@@ -15,17 +16,7 @@ When a payload carries no image size, boxes are only checked for shape and order
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from models_runtime import taxonomy
-
-RELEVANCE_GRADES: tuple[str, ...] = (
-    "extremely_similar",
-    "similar",
-    "marginally_similar",
-    "not_similar",
-    "did_not_load",
-)
+from labeling import taxonomy
 
 ANSWER_NOT_OBJECT = "The answer must be a JSON object."
 ANSWER_MISSING_KEY = "The answer is missing the key '{key}'."
@@ -67,6 +58,11 @@ def _require_keys(answer: dict, keys: tuple[str, ...]) -> None:
         raise AnswerSchemaError(ANSWER_UNKNOWN_KEYS.format(keys=", ".join(extra)))
 
 
+# The kinds' modules (labeling/task_kinds/) build their cleaners from these primitives.
+require_object = _require_object
+require_answer_keys = _require_keys
+
+
 def _image_size(image) -> tuple[float, float] | None:
     if isinstance(image, dict):
         width, height = image.get("width"), image.get("height")
@@ -93,9 +89,12 @@ def _clean_box(box, *, where: str, image_size: tuple[float, float] | None) -> li
     return [x0, y0, x1, y1]
 
 
-def _clean_category(category, *, where: str) -> str:
+def _clean_category(category, *, where: str, snapshot: taxonomy.TaxonomySnapshot | None = None) -> str:
+    """``snapshot``: the taxonomy read once for a whole answer, so an answer of many boxes costs
+    one taxonomy lookup rather than one per box."""
+    snapshot = snapshot or taxonomy.taxonomy_snapshot()
     # isinstance first: a list or object is unhashable, and the dict lookup would raise TypeError.
-    if not isinstance(category, str) or category not in taxonomy.CATEGORY_INDEX:
+    if not isinstance(category, str) or category not in snapshot.categories:
         raise AnswerSchemaError(CATEGORY_UNKNOWN.format(where=where, category=category))
     return category
 
@@ -106,39 +105,6 @@ def _clean_flag(answer: dict, key: str) -> bool:
     return answer[key]
 
 
-def relevance_answer_clean(*, payload: dict, answer) -> dict:
-    answer = _require_object(answer)
-    _require_keys(answer, ("grades",))
-    grades = answer["grades"]
-    if not isinstance(grades, list):
-        raise AnswerSchemaError(GRADES_NOT_LIST)
-    expected = len(payload.get("candidates") or [])
-    if len(grades) != expected:
-        raise AnswerSchemaError(GRADES_WRONG_COUNT.format(expected=expected, got=len(grades)))
-    for index, grade in enumerate(grades):
-        if grade not in RELEVANCE_GRADES:
-            raise AnswerSchemaError(GRADE_UNKNOWN.format(index=index, grade=grade, allowed=", ".join(RELEVANCE_GRADES)))
-    return {"grades": list(grades)}
-
-
-def bounding_boxes_answer_clean(*, payload: dict, answer) -> dict:
-    answer = _require_object(answer)
-    _require_keys(answer, ("boxes",))
-    if not isinstance(answer["boxes"], list):
-        raise AnswerSchemaError(BOXES_NOT_LIST)
-    image_size = _image_size(payload.get("image"))
-    boxes = []
-    for index, entry in enumerate(answer["boxes"]):
-        if not isinstance(entry, dict) or set(entry) != {"box", "category"}:
-            raise AnswerSchemaError(BOX_ENTRY_NOT_OBJECT.format(index=index))
-        where = f"Box {index}"
-        boxes.append({
-            "box": _clean_box(entry["box"], where=where, image_size=image_size),
-            "category": _clean_category(entry["category"], where=where),
-        })
-    return {"boxes": boxes}
-
-
 def attributes_answer_clean(*, payload: dict, answer) -> dict:
     answer = _require_object(answer)
     _require_keys(answer, ("attributes",))
@@ -146,9 +112,10 @@ def attributes_answer_clean(*, payload: dict, answer) -> dict:
     if not isinstance(values, dict):
         raise AnswerSchemaError(ATTRIBUTES_NOT_OBJECT)
     category = payload.get("category")
-    if category not in taxonomy.CATEGORY_INDEX:
+    snapshot = taxonomy.taxonomy_snapshot()
+    if not isinstance(category, str) or category not in snapshot.categories:
         raise AnswerSchemaError(ATTRIBUTES_NO_CATEGORY)
-    applicable = taxonomy.attributes_for(category)
+    applicable = snapshot.attributes_for(category)
     applicable_names = {a.name for a in applicable}
     for name in values:
         if name not in applicable_names:
@@ -159,8 +126,8 @@ def attributes_answer_clean(*, payload: dict, answer) -> dict:
             raise AnswerSchemaError(ATTRIBUTE_MISSING.format(name=attribute.name, category=category))
         value = values[attribute.name]
         if value not in attribute.values:
-            raise AnswerSchemaError(ATTRIBUTE_VALUE_UNKNOWN.format(
-                value=value, name=attribute.name, allowed=", ".join(attribute.values)))
+            raise AnswerSchemaError(ATTRIBUTE_VALUE_UNKNOWN.format(  # values edited in the admin may be any JSON
+                value=value, name=attribute.name, allowed=", ".join(str(v) for v in attribute.values)))
         cleaned[attribute.name] = value
     return {"attributes": cleaned}
 
@@ -176,17 +143,9 @@ def matching_pair_answer_clean(*, payload: dict, answer) -> dict:
     }
 
 
-ANSWER_CLEANERS: dict[str, Callable[..., dict]] = {
-    "relevance": relevance_answer_clean,
-    "bounding_boxes": bounding_boxes_answer_clean,
-    "attributes": attributes_answer_clean,
-    "matching_pair": matching_pair_answer_clean,
-}
-
-
 def answer_clean(*, kind: str, payload: dict, answer) -> dict:
-    """Validate ``answer`` for a task of ``kind`` with ``payload``; return it canonical or raise."""
-    cleaner = ANSWER_CLEANERS.get(kind)
-    if cleaner is None:
-        raise AnswerSchemaError(UNKNOWN_TASK_KIND.format(kind=kind))
-    return cleaner(payload=payload or {}, answer=answer)
+    """Validate ``answer`` for a task of ``kind`` with ``payload``; return it canonical or raise.
+    The kind's module in labeling/task_kinds/ holds the rules."""
+    from labeling.task_kinds import task_kind_spec
+
+    return task_kind_spec(kind).answer_clean(payload=payload or {}, answer=answer)

@@ -18,10 +18,8 @@ from labeling.authentication import ApiTokenAuthentication
 from labeling.models import Queue, Task
 from labeling.permissions import CanLabel, IsExpert, IsStaffRole
 from labeling.services import queue_engine, signin, tokens
-from labeling.services.queues import golden_answer_set
 
 BAD_CREDENTIALS = "Unable to sign in with this username and password."
-GOLDEN_ANSWER_MISSING = "This task has no golden answer."
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_TOO_LONG = "The Idempotency-Key header is longer than 200 characters."
 
@@ -40,8 +38,19 @@ REFUSALS: dict[type[Exception], tuple[int, str]] = {
 }
 
 
+REFUSAL_UNMAPPED = "refusal() got a {name}, which is not a refusal of the queue engine or an answer schema."
+
+
 def refusal(error: Exception) -> APIException:
-    status_code, code = REFUSALS[type(error)]
+    """The API error for a service's refusal, found by class hierarchy: the most specific entry of
+    REFUSALS the error's class derives from, so a new subclass (a new kind's answer error, say) gets
+    its parent's status instead of a 500."""
+    for klass in type(error).__mro__:
+        if klass in REFUSALS:
+            status_code, code = REFUSALS[klass]
+            break
+    else:
+        raise TypeError(REFUSAL_UNMAPPED.format(name=type(error).__name__)) from error
     exception = APIException(detail=str(error), code=code)
     exception.status_code = status_code
     return exception
@@ -250,41 +259,3 @@ class QueueTasksApi(generics.ListAPIView):
 
     def get_queryset(self):
         return selectors.queue_tasks(queue=get_object_or_404(Queue, pk=self.kwargs["queue_id"]))
-
-
-class GoldenAnswerApi(APIView):
-    """Staff read a task's golden answer; experts (and admins) write it."""
-
-    def get_permissions(self):
-        writer = IsExpert if self.request.method == "POST" else IsStaffRole
-        return [IsAuthenticated(), writer()]
-
-    @extend_schema(responses={200: serializers.GoldenAnswerSerializer, **error_responses(401, 403, 404, reasons={
-                       404: "No such task, or the task has no golden answer."})},
-                   summary="A task's golden answer (staff).",
-                   description="Experts, engineers and admins; labelers get 403.")
-    def get(self, request, task_id: int):
-        golden = selectors.golden_answer_of(task=get_object_or_404(Task, pk=task_id))
-        if golden is None:
-            raise NotFound(GOLDEN_ANSWER_MISSING)
-        return Response(serializers.GoldenAnswerSerializer(golden).data)
-
-    @extend_schema(request={"application/json": serializers.GoldenAnswerRequestSerializer},
-                   examples=[request_example("A relevance task's golden answer",
-                                             {"answer": RELEVANCE_ANSWER_EXAMPLE, "reason": "Checked against the "
-                                                                                            "product pages."})],
-                   responses={200: serializers.GoldenAnswerSerializer,
-                              **error_responses(400, 401, 403, 404, 413, 415, reasons={404: "No such task."},
-                                                examples=ANSWER_INVALID_EXAMPLES)},
-                   summary="Set a task's golden answer; the task becomes golden (expert).",
-                   description="Experts and admins. The answer is checked against the task: see `answer`.")
-    def post(self, request, task_id: int):
-        task = get_object_or_404(Task.objects.select_related("queue"), pk=task_id)
-        body = serializers.GoldenAnswerRequestSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        try:
-            golden = golden_answer_set(task=task, expert=request.user, answer=body.validated_data["answer"],
-                                       reason=body.validated_data["reason"])
-        except AnswerSchemaError as error:
-            raise refusal(error) from error
-        return Response(serializers.GoldenAnswerSerializer(golden).data)

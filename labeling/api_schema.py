@@ -20,7 +20,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from rest_framework import serializers
 from rest_framework.utils import html
 
-from labeling.answer_schemas import RELEVANCE_GRADES
+from labeling.task_kinds.relevance import GRADES as RELEVANCE_GRADES
 from labeling.pagination import PAGE_NOT_A_NUMBER, PAGE_PAST_THE_END
 from labeling.parsers import BoundedJSONField
 from models_runtime import taxonomy

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from labeling import api
+from labeling.golden import api as golden_api
 
 urlpatterns = [
     path("auth/token", api.TokenObtainApi.as_view(), name="api-token"),
@@ -12,5 +13,10 @@ urlpatterns = [
     path("queues/<int:queue_id>/tasks", api.QueueTasksApi.as_view(), name="api-queue-tasks"),
     path("assignments/<int:assignment_id>/submit", api.AssignmentSubmitApi.as_view(), name="api-assignment-submit"),
     path("assignments/<int:assignment_id>/skip", api.AssignmentSkipApi.as_view(), name="api-assignment-skip"),
-    path("tasks/<int:task_id>/golden-answer", api.GoldenAnswerApi.as_view(), name="api-golden-answer"),
+    path("tasks/<int:task_id>/golden-answer", golden_api.GoldenAnswerApi.as_view(), name="api-golden-answer"),
+    path("golden-sets", golden_api.GoldenSetListApi.as_view(), name="api-golden-sets"),
+    path("golden-sets/<int:set_id>/items", golden_api.GoldenSetItemsApi.as_view(), name="api-golden-set-items"),
+    path("golden-sets/<int:set_id>/export", golden_api.GoldenSetExportApi.as_view(), name="api-golden-set-export"),
+    path("golden-sets/<int:set_id>/import", golden_api.GoldenSetImportApi.as_view(), name="api-golden-set-import"),
+    path("golden-items/<int:item_id>", golden_api.GoldenItemApi.as_view(), name="api-golden-item"),
 ]

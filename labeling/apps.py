@@ -7,3 +7,6 @@ class LabelingConfig(AppConfig):
 
     def ready(self) -> None:
         from labeling import storage  # noqa: F401  registers the PRIVATE_ROOT system check
+        from labeling.taxonomy import taxonomy_receivers_connect
+
+        taxonomy_receivers_connect()

@@ -173,6 +173,15 @@ class Queue(models.Model):
     # apart from the crowd's: they take no replication slot and the run metrics leave them out.
     staff_labels_count = models.BooleanField(
         default=False, help_text="Experts' and admins' labels count toward replication and the metrics.")
+    # Model pre-annotations (a detector's proposals on a box task) are shown to labelers only when
+    # this is on; golden and calibration work should not be anchored by the model.
+    show_preannotations = models.BooleanField(
+        default=True, help_text="Show the model's pre-annotations (proposals) to labelers.")
+    # The golden sets this queue serves golden items from, at its golden rate (GoldenItem copies
+    # become golden tasks of the queue: labeling/services/golden.py).
+    golden_sets = models.ManyToManyField("GoldenSet", blank=True, related_name="queues")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -191,13 +200,24 @@ class Task(models.Model):
     # Idempotency of generation: the producer's key for this unit of work (unique per queue).
     source_key = models.CharField(max_length=200)
     priority = models.IntegerField(default=0)
+    # A golden task is always the copy of a golden item (``golden_item``), never a labeled task
+    # flipped to golden: is_golden is set when the task is created and never changes.
     is_golden = models.BooleanField(default=False)
+    golden_item = models.ForeignKey("GoldenItem", null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="tasks")
+    # On a golden copy: the normal task of the same queue it was copied from. Claim never serves one
+    # labeler both twins (labeling/QUEUE.md).
+    twin_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="golden_twins")
     # Labels stored so far; maintained by label_submit under the task's row lock.
     label_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["queue", "source_key"], name="task_source_key_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["queue", "source_key"], name="task_source_key_unique"),
+            models.CheckConstraint(condition=Q(is_golden=False) | Q(golden_item__isnull=False),
+                                   name="task_golden_has_item"),
+        ]
         indexes = [models.Index(fields=["queue", "is_golden", "-priority", "created_at", "id"], name="task_claim_order")]
 
     def __str__(self) -> str:
@@ -260,14 +280,71 @@ class Label(models.Model):
         ]
 
 
-class GoldenAnswer(models.Model):
-    """An expert's answer for a task; never served to labelers."""
+class GoldenSource(models.TextChoices):
+    EXPERT = "expert", "Expert"
+    WORLD_ORACLE = "world_oracle", "Synthetic world's oracle"
+    IMPORT = "import", "Import"
 
-    task = models.OneToOneField(Task, on_delete=models.CASCADE, related_name="golden_answer")
-    answer = models.JSONField()
-    expert = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
-    reason = models.TextField(blank=True)
+
+class GoldenSet(models.Model):
+    """Golden items of one task kind; any queue of that kind may draw from it (Queue.golden_sets)."""
+
+    name = models.CharField(max_length=200, unique=True)
+    task_kind = models.CharField(max_length=30, choices=TaskKind.choices)
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GoldenItem(models.Model):
+    """An item with its golden answer. Never served to labelers as such: queues serve copies of it
+    (Task.golden_item), which look exactly like normal tasks. The answer's history is kept in
+    GoldenItemRevision; scores against it are computed on read, so a fix re-scores every label."""
+
+    golden_set = models.ForeignKey(GoldenSet, on_delete=models.CASCADE, related_name="items")
+    # The import/export identity of the item within its set (a re-import updates, never duplicates).
+    key = models.CharField(max_length=200)
+    payload = models.JSONField()
+    answer = models.JSONField()
+    source = models.CharField(max_length=20, choices=GoldenSource.choices)
+    expert = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="+")
+    guide_version = models.ForeignKey(GuideVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Why this is the answer; labelers see it only when an expert reveals it (calibration, feedback).
+    reason = models.TextField(blank=True)
+    # The task the item was made from ("make golden"), if any; that task itself never changes.
+    source_task = models.ForeignKey(Task, null=True, blank=True, on_delete=models.SET_NULL, related_name="golden_items_made")
+    revision = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["golden_set", "key"], name="golden_item_key_unique")]
+
+    def __str__(self) -> str:
+        return f"golden item {self.pk} ({self.golden_set_id})"
+
+
+class GoldenItemRevision(models.Model):
+    """One past or present answer of a golden item; revision 1 is the first answer."""
+
+    item = models.ForeignKey(GoldenItem, on_delete=models.CASCADE, related_name="revisions")
+    revision = models.PositiveIntegerField()
+    answer = models.JSONField()
+    reason = models.TextField(blank=True)
+    source = models.CharField(max_length=20, choices=GoldenSource.choices)
+    expert = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="+")
+    guide_version = models.ForeignKey(GuideVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "revision"], name="golden_item_revision_unique")]
+        ordering = ["item", "-revision"]
 
 
 class TaskImage(models.Model):
@@ -321,3 +398,13 @@ class SignInThrottle(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["scope", "key"], name="signin_throttle_unique")]
+
+
+class TaxonomyVersion(models.Model):
+    """One row whose ``token`` changes whenever a Category or Attribute row (or an attribute's
+    categories) changes, so every process can tell in one query whether its cached taxonomy is
+    stale. A fresh random token rather than a counter: a counter bumped inside a transaction that
+    rolls back returns to a value another change can reach again, and a cache keyed on it would
+    then serve the rolled-back state. See labeling/taxonomy.py."""
+
+    token = models.CharField(max_length=32)

@@ -1,5 +1,5 @@
 """Reads for the labeling API: queues open to a user with their counts, a labeler's own labels,
-and the staff views of a queue's tasks and golden answers."""
+and the staff view of a queue's tasks. Golden sets and items: labeling/golden/selectors.py."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -8,7 +8,7 @@ from django.db.models import Case, Exists, F, Func, IntegerField, OuterRef, Quer
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from labeling.models import Assignment, AssignmentState, GoldenAnswer, Label, Queue, Role, Task, User
+from labeling.models import Assignment, AssignmentState, Label, Queue, Role, Task, User
 
 
 def _count(queryset: QuerySet) -> Coalesce:
@@ -65,7 +65,3 @@ def labels_of(*, labeler: User) -> QuerySet[Label]:
 def queue_tasks(*, queue: Queue) -> QuerySet[Task]:
     """Staff view of a queue's tasks, golden flag included, in claim order."""
     return Task.objects.filter(queue=queue).select_related("queue").order_by("-priority", "created_at", "id")
-
-
-def golden_answer_of(*, task: Task) -> GoldenAnswer | None:
-    return GoldenAnswer.objects.select_related("expert").filter(task=task).first()

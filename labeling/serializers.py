@@ -5,11 +5,13 @@ task from a normal one, and no serializer a labeler reaches has a golden or othe
 """
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from labeling.api_schema import (ANSWER_RULES, AnswerField, BlankableTextField, SecretField, StrictIntegerField,
                                  TextField)
-from labeling.models import GoldenAnswer, Label, Queue, Task, User
+from labeling.models import GoldenItem, GoldenItemRevision, GoldenSet, Label, Queue, Task, User
+from labeling.task_kinds import task_kind_spec
 
 
 class TokenRequestSerializer(serializers.Serializer):
@@ -46,10 +48,22 @@ class QueueOpenSerializer(serializers.ModelSerializer):
                   "tasks_total", "tasks_complete", "my_labels", "available_for_me"]
 
 
+def payload_for_labeler(task: Task) -> dict:
+    """The payload as the task's kind shows it to labelers (pre-annotations dropped where the queue
+    hides them). ``task.queue`` must be loaded."""
+    return task_kind_spec(task.queue.task_kind).payload_for_labeler(
+        payload=task.payload, show_preannotations=task.queue.show_preannotations)
+
+
 class LabelerTaskSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     kind = serializers.CharField(source="queue.task_kind")
-    payload = serializers.JSONField()
+    payload = serializers.SerializerMethodField()
+
+    @extend_schema_field({"type": "object", "additionalProperties": True,
+                          "description": "What the task shows; its shape depends on `kind`."})
+    def get_payload(self, task: Task) -> dict:
+        return payload_for_labeler(task)
 
 
 class AssignmentSerializer(serializers.Serializer):
@@ -86,7 +100,12 @@ class SkipSerializer(serializers.Serializer):
 class MyLabelSerializer(serializers.ModelSerializer):
     queue = serializers.IntegerField(source="task.queue_id")
     kind = serializers.CharField(source="task.queue.task_kind")
-    payload = serializers.JSONField(source="task.payload")
+    payload = serializers.SerializerMethodField()
+
+    @extend_schema_field({"type": "object", "additionalProperties": True,
+                          "description": "What the task showed you; its shape depends on `kind`."})
+    def get_payload(self, label: Label) -> dict:
+        return payload_for_labeler(label.task)
 
     class Meta:
         model = Label
@@ -107,9 +126,66 @@ class GoldenAnswerRequestSerializer(serializers.Serializer):
     reason = BlankableTextField(required=False, default="", help_text="Why this is the right answer, for the record.")
 
 
-class GoldenAnswerSerializer(serializers.ModelSerializer):
+class GoldenRevisionSerializer(serializers.ModelSerializer):
     expert = serializers.CharField(source="expert.username", allow_null=True, default=None)
 
     class Meta:
-        model = GoldenAnswer
-        fields = ["task", "answer", "reason", "expert", "created_at"]
+        model = GoldenItemRevision
+        fields = ["revision", "answer", "reason", "source", "expert", "guide_version", "created_at"]
+
+
+class GoldenItemSerializer(serializers.ModelSerializer):
+    """Staff only: a golden item with its answer and where it came from."""
+
+    expert = serializers.CharField(source="expert.username", allow_null=True, default=None)
+    task_kind = serializers.CharField(source="golden_set.task_kind")
+
+    class Meta:
+        model = GoldenItem
+        fields = ["id", "golden_set", "task_kind", "key", "payload", "answer", "reason", "source", "expert",
+                  "guide_version", "source_task", "revision", "created_at", "updated_at"]
+
+
+class GoldenItemDetailSerializer(GoldenItemSerializer):
+    revisions = GoldenRevisionSerializer(many=True, read_only=True)
+
+    class Meta(GoldenItemSerializer.Meta):
+        fields = [*GoldenItemSerializer.Meta.fields, "revisions"]
+
+
+class GoldenAnswerSerializer(serializers.Serializer):
+    """A task's golden answer: the item its golden copy serves, or the item made from it."""
+
+    task = serializers.IntegerField(source="task_id")
+    item = GoldenItemSerializer()
+    # The fields of the answer itself, flat, as before golden items were records.
+    answer = serializers.JSONField(source="item.answer")
+    reason = serializers.CharField(source="item.reason")
+    expert = serializers.CharField(source="item.expert.username", allow_null=True, default=None)
+
+
+class GoldenSetSerializer(serializers.ModelSerializer):
+    n_items = serializers.IntegerField(read_only=True, help_text="Items in the set.")
+    queues = serializers.PrimaryKeyRelatedField(many=True, read_only=True, help_text="Queues drawing from it.")
+
+    class Meta:
+        model = GoldenSet
+        fields = ["id", "name", "task_kind", "description", "n_items", "queues", "created_at"]
+
+
+class GoldenSetRequestSerializer(serializers.Serializer):
+    name = TextField(max_length=200)
+    task_kind = TextField(max_length=30)
+    description = BlankableTextField(required=False, default="")
+
+
+class GoldenItemReviseSerializer(serializers.Serializer):
+    answer = AnswerField(help_text=ANSWER_RULES)
+    reason = BlankableTextField(required=False, default=None, allow_null=True,
+                                help_text="Why this is the answer; labelers see it only when an expert reveals it.")
+
+
+class GoldenImportResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    revised = serializers.IntegerField()
+    unchanged = serializers.IntegerField()

@@ -38,7 +38,10 @@ ARCHITECTURES = ("small", "mobilenet_v3_fpn", "resnet50_fpn", "resnet50_fpn_v2",
 UNKNOWN_ARCH_ERROR = "unknown detector arch {arch!r}; expected one of " + ", ".join(ARCHITECTURES)
 UNKNOWN_OPTION_ERROR = "unknown detector config keys: {keys}"
 NUM_CLASSES_ERROR = "num_classes must be at least 2 (background + one category), got {num_classes}"
-UNKNOWN_LABEL_ERROR = "detector predicted label {label}, outside the taxonomy (1..{n})"
+UNKNOWN_LABEL_ERROR = "detector predicted label {label}, outside its categories (1..{n})"
+CATEGORIES_INVALID_ERROR = "categories must be a non-empty list of distinct non-empty strings"
+CATEGORIES_COUNT_ERROR = ("categories names {count} classes but num_classes is {num_classes}; a detector needs "
+                          "num_classes - 1 names (label 0 is the background)")
 NOT_RGB_ERROR = "detect() takes PIL images; got {kind}"
 
 # FasterRCNN keyword arguments a config may set for any architecture.
@@ -51,6 +54,10 @@ FASTER_RCNN_OPTIONS = (
 )
 ARCH_OPTIONS = ("arch", "num_classes", "trainable_layers", "backbone_channels", "fpn_channels",
                 "anchor_sizes", "aspect_ratios", "representation_size")
+# The model's own class names: label i + 1 is categories[i]. Without it a detector's classes are
+# the platform's fixture list (taxonomy.CATEGORIES), as every checkpoint made before it assumes.
+CATEGORIES_KEY = "categories"
+LABEL_OPTIONS = (CATEGORIES_KEY,)
 
 # The CPU default: 256 px synthetic scenes hold 2-6 garments each, so a few hundred proposals are
 # plenty and every per-image count is cut well below torchvision's 2000/1000/512 defaults.
@@ -84,16 +91,29 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
     arch = config.get("arch", "small")
     if arch not in ARCHITECTURES:
         raise ValueError(UNKNOWN_ARCH_ERROR.format(arch=arch))
-    unknown = sorted(set(config) - set(FASTER_RCNN_OPTIONS) - set(ARCH_OPTIONS))
+    unknown = sorted(set(config) - set(FASTER_RCNN_OPTIONS) - set(ARCH_OPTIONS) - set(LABEL_OPTIONS))
     if unknown:
         raise ValueError(UNKNOWN_OPTION_ERROR.format(keys=", ".join(unknown)))
     resolved: dict[str, Any] = dict(SMALL_DEFAULTS) if arch == "small" else {}
     resolved.update(config)
     resolved["arch"] = arch
-    resolved.setdefault("num_classes", default_num_classes())
+    categories = resolved.get(CATEGORIES_KEY)
+    if categories is not None and (
+            not isinstance(categories, list) or not categories
+            or not all(isinstance(name, str) and name for name in categories) or len(set(categories)) != len(categories)):
+        raise ValueError(CATEGORIES_INVALID_ERROR)
+    resolved.setdefault("num_classes", default_num_classes() if categories is None else len(categories) + 1)
     if resolved["num_classes"] < 2:
         raise ValueError(NUM_CLASSES_ERROR.format(num_classes=resolved["num_classes"]))
+    if categories is not None and len(categories) != resolved["num_classes"] - 1:
+        raise ValueError(CATEGORIES_COUNT_ERROR.format(count=len(categories), num_classes=resolved["num_classes"]))
     return resolved
+
+
+def detector_categories(config: dict[str, Any]) -> tuple[str, ...]:
+    """The class names of a detector built from ``config``: label i + 1 is the i-th."""
+    categories = config.get(CATEGORIES_KEY)
+    return tuple(categories) if categories is not None else taxonomy.CATEGORIES
 
 
 
@@ -222,7 +242,8 @@ class Detector:
     def detect(self, images: list[Image.Image], score_threshold: float = 0.5,
                batch_size: int = 8) -> list[Detections]:
         """Detections per image, boxes in the pixels of the image given."""
-        n_categories = len(taxonomy.CATEGORIES)
+        categories = detector_categories(self.config)
+        n_categories = len(categories)
         # torchvision drops boxes under roi_heads.score_thresh before its per-class NMS; the
         # caller's threshold is the one that counts (mAP needs low-scoring boxes too).
         self.model.roi_heads.score_thresh = float(score_threshold)
@@ -239,7 +260,7 @@ class Detector:
                             raise ValueError(UNKNOWN_LABEL_ERROR.format(label=label, n=n_categories))
                     results.append(Detections(
                         boxes=output["boxes"][keep].float().cpu().numpy().astype(np.float32),
-                        categories=[taxonomy.category_of_detector_label(label) for label in labels],
+                        categories=[categories[label - 1] for label in labels],
                         scores=output["scores"][keep].float().cpu().numpy().astype(np.float32),
                     ))
         return results

@@ -87,6 +87,8 @@ def _golden_candidates(*, queue: Queue, labeler: User) -> QuerySet[Task]:
     return (
         Task.objects.filter(queue=queue, is_golden=True)
         .filter(~Exists(Assignment.objects.filter(task=OuterRef("pk"), labeler=labeler)))
+        # Never both twins: not the copy of a task the labeler was served.
+        .filter(~Exists(Assignment.objects.filter(task=OuterRef("twin_of"), labeler=labeler)))
         .order_by("-priority", "created_at", "id")
     )
 
@@ -105,6 +107,9 @@ _OPEN_NORMAL_TASK_SQL = (
     f" WHERE t.queue_id = %s AND NOT t.is_golden AND t.label_count < %s"
     f" AND NOT EXISTS (SELECT 1 FROM {Assignment._meta.db_table} mine"
     f" WHERE mine.task_id = t.id AND mine.labeler_id = %s)"
+    # Never both twins: not a task whose golden copy the labeler was served.
+    f" AND NOT EXISTS (SELECT 1 FROM {Task._meta.db_table} twin JOIN {Assignment._meta.db_table} seen"
+    f" ON seen.task_id = twin.id WHERE twin.twin_of_id = t.id AND seen.labeler_id = %s)"
     f" AND t.label_count + {_LIVE_LEASES_SQL} < %s"
     f" ORDER BY t.priority DESC, t.created_at, t.id LIMIT 1"
 )
@@ -122,7 +127,8 @@ def _open_normal_task_locked(*, queue: Queue, labeler: User, now: datetime, skip
     sql = _OPEN_NORMAL_TASK_SQL
     if connection.features.has_select_for_update:
         sql += " FOR UPDATE OF t SKIP LOCKED" if skip_locked else " FOR UPDATE OF t"
-    found = list(Task.objects.raw(sql, [queue.pk, queue.replication, labeler.pk, _sql_time(now), queue.replication]))
+    found = list(Task.objects.raw(sql, [queue.pk, queue.replication, labeler.pk, labeler.pk, _sql_time(now),
+                                        queue.replication]))
     return found[0] if found else None
 
 
@@ -184,6 +190,7 @@ def _claim_uncounted(*, queue: Queue, labeler: User, now: datetime) -> Assignmen
     They get the first normal task they have not touched, full or not."""
     task = (Task.objects.filter(queue=queue, is_golden=False)
             .filter(~Exists(Assignment.objects.filter(task=OuterRef("pk"), labeler=labeler)))
+            .filter(~Exists(Assignment.objects.filter(task__twin_of=OuterRef("pk"), labeler=labeler)))
             .order_by("-priority", "created_at", "id").first())
     if task is None:
         return None

@@ -1,12 +1,11 @@
-"""Queues and their golden answers."""
+"""Queues. Golden items and the sets queues draw them from: labeling/golden/services.py."""
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from django.db import transaction
 
-from labeling.answer_schemas import answer_clean
-from labeling.models import GoldenAnswer, GuideVersion, Pool, Queue, Task, TaskKind, User
+from labeling.models import GuideVersion, Pool, Queue, TaskKind, User
 
 TASK_KIND_UNKNOWN = "'{kind}' is not a task kind; choose one of: {kinds}."
 GUIDE_KIND_MISMATCH = "The guide is for '{guide_kind}' tasks but the queue is for '{queue_kind}' tasks."
@@ -30,9 +29,12 @@ def queue_create(
     priority: int = 0,
     lease_seconds: int = 600,
     staff_labels_count: bool = False,
+    show_preannotations: bool = True,
+    created_by: User | None = None,
 ) -> Queue:
     """Create a queue; an empty ``allowed_pools`` opens it to every pool. ``staff_labels_count``:
-    whether experts' and admins' labels take replication slots and count in the metrics."""
+    whether experts' and admins' labels take replication slots and count in the metrics.
+    ``show_preannotations``: whether labelers see a model's pre-annotations (box proposals)."""
     if task_kind not in TaskKind.values:
         raise QueueCreateError(TASK_KIND_UNKNOWN.format(kind=task_kind, kinds=", ".join(TaskKind.values)))
     if replication < 1:
@@ -47,27 +49,10 @@ def queue_create(
         queue = Queue.objects.create(
             name=name, task_kind=task_kind, replication=replication, golden_rate=golden_rate,
             guide_version=guide_version, priority=priority, lease_seconds=lease_seconds,
-            staff_labels_count=staff_labels_count,
+            staff_labels_count=staff_labels_count, show_preannotations=show_preannotations,
+            created_by=created_by,
         )
         pools = list(allowed_pools)
         if pools:
             queue.allowed_pools.set(pools)
     return queue
-
-
-def golden_answer_set(*, task: Task, expert: User, answer, reason: str = "") -> GoldenAnswer:
-    """Record (or replace) the expert's answer for ``task`` and make the task golden.
-
-    The answer is validated against the task kind's schema like any label. A golden task is served
-    to every labeler at the queue's golden rate and never counts towards replication.
-    Raises labeling.answer_schemas.AnswerSchemaError for an invalid answer.
-    """
-    cleaned_answer = answer_clean(kind=task.queue.task_kind, payload=task.payload, answer=answer)
-    with transaction.atomic():
-        golden, _ = GoldenAnswer.objects.update_or_create(
-            task=task, defaults={"answer": cleaned_answer, "expert": expert, "reason": reason},
-        )
-        if not task.is_golden:
-            task.is_golden = True
-            task.save(update_fields=["is_golden"])
-    return golden

@@ -11,16 +11,24 @@ from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 
-from labeling.models import GoldenAnswer, Image, Queue, Task, TaskImage
+from labeling.models import GoldenItem, Image, Queue, Task, TaskImage
 
 
 @dataclass(frozen=True)
 class TaskSpec:
+    """One task to create. A golden task is always the copy of a golden item (``golden_item``;
+    labeling/golden/services.py makes them); ``twin_of`` is the normal task of the same queue the
+    item was made from, if any."""
+
     source_key: str
     payload: dict
     priority: int = 0
-    is_golden: bool = False
-    golden_answer: dict | None = field(default=None, compare=False)
+    golden_item: GoldenItem | None = field(default=None, compare=False)
+    twin_of: Task | None = field(default=None, compare=False)
+
+    @property
+    def is_golden(self) -> bool:
+        return self.golden_item is not None
 
 
 def tasks_create(*, queue: Queue, specs: list[TaskSpec]) -> list[Task]:
@@ -32,15 +40,12 @@ def tasks_create(*, queue: Queue, specs: list[TaskSpec]) -> list[Task]:
     if not specs:
         return []
     Task.objects.bulk_create(
-        [Task(queue=queue, source_key=s.source_key, payload=s.payload, priority=s.priority, is_golden=s.is_golden)
+        [Task(queue=queue, source_key=s.source_key, payload=s.payload, priority=s.priority, is_golden=s.is_golden,
+              golden_item=s.golden_item, twin_of=s.twin_of)
          for s in specs],
         ignore_conflicts=True,
     )
     by_key = {t.source_key: t for t in Task.objects.filter(queue=queue, source_key__in=[s.source_key for s in specs])}
-    golden = [GoldenAnswer(task=by_key[s.source_key], answer=s.golden_answer)
-              for s in specs if s.is_golden and s.golden_answer is not None]
-    if golden:
-        GoldenAnswer.objects.bulk_create(golden, ignore_conflicts=True)
     tasks = [by_key[s.source_key] for s in specs]
     task_images_link(tasks=tasks)
     return tasks

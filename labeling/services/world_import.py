@@ -101,23 +101,9 @@ def _category_nodes() -> list[tuple[str, str, str, int, str | None]]:
 
 def taxonomy_import() -> tuple[int, int]:
     """Create the Category tree and the Attribute schema; returns how many rows were created."""
-    created_categories = 0
-    by_path = {c.path: c for c in Category.objects.all()}
-    for slug, name, path, level, parent_path in _category_nodes():
-        if path in by_path:
-            continue
-        by_path[path] = Category.objects.create(slug=slug, name=name, path=path, level=level,
-                                                parent=by_path[parent_path] if parent_path else None)
-        created_categories += 1
-    by_slug = {c.slug: c for c in by_path.values()}
-    created_attributes = 0
-    for attribute in taxonomy.attributes():
-        row, created = Attribute.objects.get_or_create(
-            name=attribute.name, defaults={"label": attribute.label, "values": list(attribute.values)})
-        created_attributes += int(created)
-        if created:
-            row.categories.set([by_slug[slug] for slug in attribute.categories])
-    return created_categories, created_attributes
+    from labeling.taxonomy import taxonomy_seed
+
+    return taxonomy_seed()
 
 
 def world_import(*, seed: int = 0, n_products: int = 2000, n_scenes: int = 400, scene_split: str = "test",

@@ -6,7 +6,7 @@ import pytest
 
 from evaluation import runtime_cache, services
 from evaluation.models import Candidate, EvalRun, EvalRunScene, EvalRunStatus, QueryObject
-from labeling.models import GoldenAnswer, SceneSet, Task, TaskKind
+from labeling.models import GoldenItem, GoldenSource, SceneSet, Task, TaskKind
 from labeling.services.images import image_png_bytes
 from labeling.services.world_import import parse_synthetic_external_id, scene_truth_read
 from models_runtime.detector import Detections
@@ -178,12 +178,14 @@ def test_golden_copies_carry_the_oracle_grades_of_their_candidates(engineer, tin
     query_objects = list(QueryObject.objects.filter(run=run, candidates__isnull=False).distinct()
                          .select_related("task", "scene"))
     assert query_objects
-    goldens = {g.task.source_key: g for g in GoldenAnswer.objects.filter(task__queue=run.queue).select_related("task")}
+    goldens = {item.key: item for item in GoldenItem.objects.filter(golden_set__queues=run.queue)}
     assert len(goldens) == len(query_objects)
     for query_object in query_objects:
-        golden = goldens[f"golden:scene:{query_object.scene_id}:object:{query_object.ordinal}"]
-        assert golden.task.is_golden
-        assert golden.task.payload == query_object.task.payload
+        golden = goldens[f"scene:{query_object.scene_id}:object:{query_object.ordinal}"]
+        assert golden.source == GoldenSource.WORLD_ORACLE and golden.source_task == query_object.task
+        copy = Task.objects.get(queue=run.queue, golden_item=golden)
+        assert copy.is_golden and copy.twin_of == query_object.task
+        assert copy.payload == query_object.task.payload
         truth = scene_truth_read(sha256=query_object.scene.sha256)
         true_object = next(o for o in truth["objects"] if [float(v) for v in o["box"]] == query_object.box)
         true_product = generate_product(0, true_object["product_id"])

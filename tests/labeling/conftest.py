@@ -5,6 +5,7 @@ import itertools
 
 import pytest
 
+from labeling.golden.services import GoldenItemInput, golden_items_put, golden_set_create, queue_golden_sets_add
 from labeling.models import Pool, PoolKind, Role
 from labeling.services.queues import queue_create
 from labeling.services.tasks import TaskSpec, tasks_create
@@ -33,14 +34,19 @@ def relevance_payload(number: int, *, candidates: int = 5) -> dict:
 GOOD_RELEVANCE_ANSWER = {"grades": ["extremely_similar", "similar", "marginally_similar", "not_similar", "did_not_load"]}
 
 
-def relevance_specs(count: int, *, golden: bool = False, prefix: str = "t") -> list[TaskSpec]:
-    return [
-        TaskSpec(
-            source_key=f"{prefix}-{i}", payload=relevance_payload(i), is_golden=golden,
-            golden_answer={"grades": ["similar"] * 5} if golden else None,
-        )
-        for i in range(count)
-    ]
+def relevance_specs(count: int, *, prefix: str = "t") -> list[TaskSpec]:
+    return [TaskSpec(source_key=f"{prefix}-{i}", payload=relevance_payload(i)) for i in range(count)]
+
+
+def golden_relevance_items_add(queue, count: int) -> None:
+    """``count`` golden items answered "similar" throughout, in a set the queue draws from."""
+    if not count:
+        return
+    golden_set = golden_set_create(name=f"golden for {queue.name}", task_kind=queue.task_kind)
+    queue_golden_sets_add(queue=queue, golden_sets=[golden_set])
+    golden_items_put(golden_set=golden_set, items=[
+        GoldenItemInput(key=f"g-{i}", payload=relevance_payload(i), answer={"grades": ["similar"] * 5})
+        for i in range(count)])
 
 
 @pytest.fixture(autouse=True)
@@ -80,7 +86,8 @@ def make_queue(db):
         options.setdefault("name", f"queue-{next(_serial)}")
         options.setdefault("task_kind", "relevance")
         queue = queue_create(**options)
-        tasks_create(queue=queue, specs=relevance_specs(tasks) + relevance_specs(golden_tasks, golden=True, prefix="g"))
+        tasks_create(queue=queue, specs=relevance_specs(tasks))
+        golden_relevance_items_add(queue, golden_tasks)
         return queue
 
     return make

@@ -20,13 +20,15 @@ from labeling.answer_schemas import (
     GRADE_UNKNOWN,
     GRADES_NOT_LIST,
     GRADES_WRONG_COUNT,
-    RELEVANCE_GRADES,
     UNKNOWN_TASK_KIND,
     AnswerSchemaError,
     answer_clean,
 )
+from labeling.task_kinds.relevance import GRADES as RELEVANCE_GRADES
 from models_runtime import taxonomy
 from tests.labeling.conftest import relevance_payload
+
+pytestmark = pytest.mark.django_db  # categories and attributes are checked against the database
 
 SCENE = {"image": {"url": "/media/scene.jpg", "width": 640, "height": 480}}
 PAIR = {"scene": {"url": "/media/scene.jpg", "width": 640, "height": 480}, "box": [1, 2, 3, 4],

@@ -4,8 +4,10 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from labeling.answer_schemas import ANSWER_MISSING_KEY, GRADE_UNKNOWN, GRADES_WRONG_COUNT, RELEVANCE_GRADES
-from labeling.api import BAD_CREDENTIALS, GOLDEN_ANSWER_MISSING
+from labeling.answer_schemas import ANSWER_MISSING_KEY, GRADE_UNKNOWN, GRADES_WRONG_COUNT
+from labeling.task_kinds.relevance import GRADES as RELEVANCE_GRADES
+from labeling.api import BAD_CREDENTIALS
+from labeling.golden.api import GOLDEN_ANSWER_MISSING
 from labeling.models import Label, Role, Task
 from labeling.permissions import ROLE_REQUIRED_MESSAGE
 from labeling.services.queue_engine import (
@@ -291,7 +293,7 @@ def test_engineer_reads_but_cannot_write_golden_answers(make_queue, make_user):
     assert response.status_code == 403
 
 
-def test_expert_sets_a_golden_answer_and_the_task_becomes_golden(make_queue, make_user):
+def test_expert_makes_a_task_golden_as_a_copy_and_the_task_itself_stays_normal(make_queue, make_user):
     queue = make_queue(tasks=1)
     task = Task.objects.get(queue=queue)
     expert = client_for(make_user(Role.EXPERT))
@@ -300,7 +302,10 @@ def test_expert_sets_a_golden_answer_and_the_task_becomes_golden(make_queue, mak
                            {"answer": GOOD_RELEVANCE_ANSWER, "reason": "clear case"}, format="json")
     assert response.status_code == 200
     assert response.json()["answer"] == GOOD_RELEVANCE_ANSWER
-    assert Task.objects.get(pk=task.pk).is_golden
+    assert not Task.objects.get(pk=task.pk).is_golden
+    copy = Task.objects.get(queue=queue, is_golden=True)
+    assert copy.twin_of_id == task.pk and copy.golden_item.source_task_id == task.pk
+    assert expert.get(f"/api/v1/tasks/{task.pk}/golden-answer").json()["reason"] == "clear case"
 
 
 def test_expert_golden_answer_is_validated_against_the_schema(make_queue, make_user):

@@ -59,7 +59,8 @@ def api_world_build(*, checkpoint_folder: Path) -> ApiWorld:
     import torch
 
     from evaluation.services import eval_run_create, eval_run_generate_all, model_version_register
-    from labeling.models import Image, Pool, PoolKind, Role, SceneSet, TaskImage
+    from labeling.golden.services import GoldenItemInput, golden_items_put, golden_set_create, queue_golden_sets_add
+    from labeling.models import Image, Pool, PoolKind, Role, SceneSet, Task, TaskImage
     from labeling.services.queue_engine import assignment_claim, label_submit
     from labeling.services.queues import queue_create
     from labeling.services.tasks import TaskSpec, tasks_create
@@ -76,9 +77,12 @@ def api_world_build(*, checkpoint_folder: Path) -> ApiWorld:
 
     queue = queue_create(name="world relevance", task_kind="relevance", replication=2)
     specs = [TaskSpec(source_key=f"world-{number}", payload=relevance_payload(number)) for number in range(6)]
-    specs.append(TaskSpec(source_key="world-golden", payload=relevance_payload(99), is_golden=True,
-                          golden_answer={"grades": ["similar"] * 5}))
     tasks = tasks_create(queue=queue, specs=specs)
+    golden_set = golden_set_create(name="world golden", task_kind="relevance")
+    queue_golden_sets_add(queue=queue, golden_sets=[golden_set])
+    golden_items_put(golden_set=golden_set, items=[GoldenItemInput(key="world-golden", payload=relevance_payload(99),
+                                                                  answer={"grades": ["similar"] * 5})])
+    tasks.append(Task.objects.get(queue=queue, is_golden=True))
     submitted = assignment_claim(queue=queue, labeler=labeler)
     label_submit(assignment_id=submitted.pk, labeler=labeler, answer={"grades": ["similar"] * 5},
                  idempotency_key="world-first-submit")

@@ -25,7 +25,7 @@ from PIL import Image as PILImage
 
 from evaluation import runtime_cache, services
 from labeling.media import (MEDIA_CHECKPOINT_FORBIDDEN, MEDIA_NOT_FOUND, MEDIA_NOT_YOURS, MEDIA_SIGN_IN_REQUIRED)
-from labeling.models import (Assignment, GoldenAnswer, Image, ImageKind, Role, SceneSet, Task, TaskImage, TaskKind)
+from labeling.models import (Assignment, GoldenItem, Image, ImageKind, Role, SceneSet, Task, TaskImage, TaskKind)
 from labeling.services.images import image_png_bytes, image_store
 from labeling.services.queue_engine import assignment_claim, assignment_skip, label_submit
 from labeling.services.queues import queue_create
@@ -194,7 +194,7 @@ def _served_files() -> list[Path]:
 # -- the answer key is private ------------------------------------------------------------------
 
 def test_a_world_import_and_a_golden_run_leave_no_truth_or_golden_answer_under_a_served_folder(golden_run):
-    goldens = list(GoldenAnswer.objects.filter(task__queue=golden_run.queue))
+    goldens = list(GoldenItem.objects.filter(golden_set__queues=golden_run.queue))
     assert goldens, "the run must have golden tasks for this test to mean anything"
     scenes = list(SceneSet.objects.get(pk=golden_run.scene_set_id).scenes.all())
     assert all(private_storage.exists(scene_truth_name(scene.sha256)) for scene in scenes)

@@ -1,0 +1,120 @@
+"""The interface every task kind implements, and the value types it returns.
+
+A kind's module (``labeling/task_kinds/<kind>.py``) is the only place that knows the kind: what a
+producer may put in a payload, what an answer is, which editor shows it, how N labels become one
+consensus answer, how an answer is scored against a golden answer, how labels become rows of a
+quality frame, and the guide a new queue starts from. ``docs/TASK_KINDS.md`` is the design note.
+
+Everything here is pure: answers and payloads in, answers and numbers out. Nothing touches the ORM
+except through the ``*_context`` methods, which the pages call with rows they already loaded.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from labeling.answer_schemas import AnswerSchemaError
+
+PAYLOAD_NOT_OBJECT = "The payload must be a JSON object."
+PAYLOAD_MISSING_KEY = "The payload is missing the key '{key}'."
+
+
+class PayloadSchemaError(AnswerSchemaError):
+    """A producer's payload does not fit its kind (a bug of the producer or a bad import)."""
+
+
+@dataclass(frozen=True)
+class Consensus:
+    """The aggregate of one item's labels: the consensus ``answer`` (None when there are no labels),
+    the item's ``agreement`` in [0, 1] (1 = every labeler gave the consensus), how many labels
+    went in, and kind-specific ``details`` (for boxes, each consensus box's confidence)."""
+
+    answer: dict | None
+    agreement: float | None
+    n_labels: int
+    details: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GoldenComparison:
+    """One answer against a golden answer: ``correct`` (the answer matches), a partial ``score``
+    in [0, 1], and kind-specific ``details`` (for boxes precision, recall, F1 and the pairing)."""
+
+    correct: bool
+    score: float
+    details: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class QualityRow:
+    """One judged unit of one label: the quality frame has a row per (label, unit).
+
+    ``unit`` names the part of the item that was judged (a relevance slot, a box cluster, an
+    attribute); ``value`` is the nominal answer for it (hashable). Consistency and Krippendorff's
+    alpha work on these rows whatever the kind."""
+
+    labeler_id: int
+    unit: str
+    value: Any
+
+
+class TaskKindSpec:
+    """Subclass per kind and register an instance in ``labeling.task_kinds``."""
+
+    kind: ClassVar[str]
+    label: ClassVar[str]
+    # The editor: a template fragment included in the work page and a script registering
+    # window.ShopEditors[kind] (the JS contract is in docs/TASK_KINDS.md). None: no web editor yet.
+    editor_template: ClassVar[str | None] = None
+    editor_script: ClassVar[str | None] = None
+    editor_stylesheet: ClassVar[str | None] = None
+    # What staff see of one task: every label, the consensus and the golden answer.
+    review_template: ClassVar[str] = "frontend/review/generic.html"
+    # One sentence for staff pages: how a label is scored against a golden answer.
+    golden_rule: ClassVar[str] = ""
+    default_guide_title: ClassVar[str]
+    default_guide_body: ClassVar[str]
+
+    # -- producers and labelers --------------------------------------------------------------
+
+    def payload_clean(self, payload) -> dict:
+        """Check a producer's payload; return it (raise PayloadSchemaError when it does not fit)."""
+        if not isinstance(payload, dict):
+            raise PayloadSchemaError(PAYLOAD_NOT_OBJECT)
+        return payload
+
+    def answer_clean(self, *, payload: dict, answer) -> dict:
+        """Validate ``answer`` against the task's payload; return it canonical or raise AnswerSchemaError."""
+        raise NotImplementedError
+
+    def payload_for_labeler(self, *, payload: dict, show_preannotations: bool) -> dict:
+        """The payload as a labeler gets it; a kind with model pre-annotations drops them when the
+        queue hides them."""
+        return payload
+
+    def editor_context(self) -> dict:
+        """Static data the editor needs besides the task (vocabularies, categories)."""
+        return {}
+
+    # -- aggregation, golden scoring, quality -------------------------------------------------
+
+    def consensus(self, *, payload: dict, answers: list[dict]) -> Consensus:
+        raise NotImplementedError
+
+    def golden_compare(self, *, payload: dict, answer: dict, golden: dict, **options) -> GoldenComparison:
+        raise NotImplementedError
+
+    def quality_rows(self, *, payload: dict, labels: list[tuple[int, dict]]) -> list[QualityRow]:
+        """The quality frame's rows for one item, from its labels as (labeler id, answer) pairs."""
+        raise NotImplementedError
+
+    def review_context(self, *, payload: dict, labels: list[tuple[str, dict]], consensus: Consensus,
+                       golden: dict | None) -> dict:
+        """What the review template shows; ``labels`` are (labeler name, answer) pairs."""
+        return {}
+
+
+def require_keys(payload: dict, keys: tuple[str, ...]) -> None:
+    for key in keys:
+        if key not in payload:
+            raise PayloadSchemaError(PAYLOAD_MISSING_KEY.format(key=key))

@@ -1,0 +1,289 @@
+"""Bounding boxes: boxes with a category each, drawn on a scene (docs/METRICS.md, section 2).
+
+Payload: ``{"scene_id", "image": {"url", "width", "height"}, "proposals"?: [{"box", "category",
+"score"}]}``; proposals are a detector's pre-annotations, dropped for labelers when the queue hides
+them. Answer: ``{"boxes": [{"box": [x0, y0, x1, y1], "category": slug}]}`` in image pixels; an empty
+list is the "nothing to box" answer.
+
+**Consensus** (``boxes_cluster``, greedy and deterministic): labelers are taken in the order given
+(the selectors pass them by labeler id). Each labeler's boxes are paired one-to-one with the
+clusters that do not hold a box of theirs yet, greedily by IoU with the cluster's median box, best
+pair first, pairs under ``iou_threshold`` (0.5) never; a box left unpaired starts a new cluster. So
+one labeler who draws one object twice puts the second box in a cluster of its own, which the
+quorum then drops. A cluster's consensus box is the median of its boxes' coordinates, its category
+the majority of theirs (a tie goes to the slug first in alphabetical order), its confidence the
+share of the item's labelers who drew it; it is kept when at least ``quorum`` labelers drew it (by
+default a strict majority, n // 2 + 1). The item's agreement is the mean over all clusters of the
+share of labelers whose box in the cluster has the consensus category (1.0 when nobody drew anything).
+
+**Golden comparison** (``boxes_match``): one-to-one pairs at IoU >= ``iou_threshold`` with the same
+category (or the same coarse category), greedily by IoU; precision = pairs / boxes drawn, recall =
+pairs / golden boxes (each 1.0 when its denominator is 0), F1 their harmonic mean. The label is
+correct when every drawn box and every golden box is paired.
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from statistics import median
+
+from labeling.answer_schemas import (BOX_ENTRY_NOT_OBJECT, BOXES_NOT_LIST, AnswerSchemaError, _clean_box,
+                                     _clean_category, _image_size, _is_number, require_answer_keys, require_object)
+from labeling.task_kinds.base import (Consensus, GoldenComparison, PayloadSchemaError, QualityRow, TaskKindSpec,
+                                      require_keys)
+
+DEFAULT_IOU_THRESHOLD = 0.5
+ABSENT = "absent"  # the quality value of a labeler who drew nothing in a cluster
+
+PAYLOAD_IMAGE_INVALID = "'image' must be an object with the scene's 'url', 'width' and 'height' in pixels."
+PAYLOAD_PROPOSALS_INVALID = "'proposals' must be a list of objects with a 'box', a 'category' and a 'score'."
+
+GUIDE_TITLE = "Bounding boxes: boxing the products in a scene"
+GUIDE_BODY = """\
+# Bounding boxes
+
+Draw one box around **every product** a shopper could buy in the scene: clothing, shoes, bags,
+jewellery, sunglasses. Give each box its category.
+
+## How to box
+
+- The box touches the product's outermost visible pixels on all four sides: not the shadow, not the
+  background, not the person. A box 2 pixels too big is fine; a box that cuts the product is not.
+- A partly hidden product gets a box around the part you can see.
+- Two products that touch get two boxes, even when they overlap.
+- Pairs (shoes, earrings) get one box per item you can see separately.
+- Nothing to box? Choose **Nothing to box** (N): it is an answer, not a skip.
+
+## Proposals
+
+Some queues start from a detector's proposals (dashed boxes with a score). Treat them as a draft:
+accept a proposal only when its box is tight and its category right; fix it or delete it otherwise.
+Every proposal must be accepted or deleted before you submit.
+
+## Categories
+
+Pick the most specific category that fits. Number keys 1-9 give the most common ones; C opens the
+search for all of them. When unsure between two categories, take the one a shopper would search for.
+"""
+
+
+def box_iou(box: list[float], other: list[float]) -> float:
+    x0, y0 = max(box[0], other[0]), max(box[1], other[1])
+    x1, y1 = min(box[2], other[2]), min(box[3], other[3])
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    union = (box[2] - box[0]) * (box[3] - box[1]) + (other[2] - other[0]) * (other[3] - other[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _greedy_pairs(scores: list[list[float]], threshold: float) -> list[tuple[int, int, float]]:
+    """One-to-one (row, column) pairs, best score first; ties by row then column; below ``threshold`` never."""
+    candidates = sorted(((score, i, j) for i, row in enumerate(scores) for j, score in enumerate(row)
+                         if score >= threshold), key=lambda c: (-c[0], c[1], c[2]))
+    used_rows, used_columns, pairs = set(), set(), []
+    for score, i, j in candidates:
+        if i in used_rows or j in used_columns:
+            continue
+        used_rows.add(i)
+        used_columns.add(j)
+        pairs.append((i, j, score))
+    return pairs
+
+
+def _median_box(boxes: list[list[float]]) -> list[float]:
+    return [float(median(box[i] for box in boxes)) for i in range(4)]
+
+
+def _vote(categories: list[str]) -> str:
+    counts = Counter(categories)
+    return min(counts, key=lambda category: (-counts[category], category))
+
+
+@dataclass
+class BoxCluster:
+    members: dict[int, dict]  # labeler id -> that labeler's box entry {"box", "category"}
+    box: list[float]          # the median of the members' boxes
+    category: str             # the members' majority category
+
+    def refresh(self) -> None:
+        entries = list(self.members.values())
+        self.box = _median_box([entry["box"] for entry in entries])
+        self.category = _vote([entry["category"] for entry in entries])
+
+
+def boxes_cluster(labels: list[tuple[int, list[dict]]], *,
+                  iou_threshold: float = DEFAULT_IOU_THRESHOLD) -> list[BoxCluster]:
+    """Cluster the boxes of ``labels`` ((labeler id, boxes) in a fixed order) as the module says."""
+    clusters: list[BoxCluster] = []
+    for labeler_id, boxes in labels:
+        open_clusters = [cluster for cluster in clusters if labeler_id not in cluster.members]
+        scores = [[box_iou(entry["box"], cluster.box) for cluster in open_clusters] for entry in boxes]
+        paired = set()
+        for i, j, _ in _greedy_pairs(scores, iou_threshold):
+            open_clusters[j].members[labeler_id] = boxes[i]
+            paired.add(i)
+        for i, entry in enumerate(boxes):
+            if i not in paired:
+                clusters.append(BoxCluster({labeler_id: entry}, list(entry["box"]), entry["category"]))
+        for cluster in clusters:
+            cluster.refresh()
+    return clusters
+
+
+def default_quorum(n_labelers: int) -> int:
+    return n_labelers // 2 + 1
+
+
+def boxes_consensus(labels: list[tuple[int, list[dict]]], *, iou_threshold: float = DEFAULT_IOU_THRESHOLD,
+                    quorum: int | None = None) -> Consensus:
+    n = len(labels)
+    if n == 0:
+        return Consensus(None, None, 0)
+    need = default_quorum(n) if quorum is None else quorum
+    clusters = boxes_cluster(labels, iou_threshold=iou_threshold)
+    kept = [cluster for cluster in clusters if len(cluster.members) >= need]
+    if clusters:
+        agreement = sum(sum(entry["category"] == cluster.category for entry in cluster.members.values()) / n
+                        for cluster in clusters) / len(clusters)
+    else:
+        agreement = 1.0
+    answer = {"boxes": [{"box": [round(v, 1) for v in cluster.box], "category": cluster.category} for cluster in kept]}
+    details = {
+        "confidence": [len(cluster.members) / n for cluster in kept],
+        "quorum": need,
+        "clusters_dropped": len(clusters) - len(kept),
+    }
+    return Consensus(answer, agreement, n, details)
+
+
+def boxes_match(answer_boxes: list[dict], golden_boxes: list[dict], *, iou_threshold: float = DEFAULT_IOU_THRESHOLD,
+                category_key: Callable[[str], str] = lambda slug: slug) -> GoldenComparison:
+    """Score drawn boxes against golden ones, as the module says. ``category_key`` maps a category
+    before comparing (the coarse category, for a coarse comparison)."""
+    scores = [[box_iou(given["box"], expected["box"])
+               if category_key(given["category"]) == category_key(expected["category"]) else -1.0
+               for expected in golden_boxes] for given in answer_boxes]
+    pairs = _greedy_pairs(scores, iou_threshold)
+    matched = len(pairs)
+    precision = matched / len(answer_boxes) if answer_boxes else 1.0
+    recall = matched / len(golden_boxes) if golden_boxes else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    correct = matched == len(answer_boxes) == len(golden_boxes)
+    return GoldenComparison(correct, f1, {
+        "precision": precision, "recall": recall, "f1": f1, "matched": matched,
+        "pairs": [[i, j, round(score, 4)] for i, j, score in pairs],
+    })
+
+
+def _clean_proposals(proposals) -> list[dict]:
+    if not isinstance(proposals, list):
+        raise PayloadSchemaError(PAYLOAD_PROPOSALS_INVALID)
+    for proposal in proposals:
+        if (not isinstance(proposal, dict) or set(proposal) != {"box", "category", "score"}
+                or not _is_number(proposal["score"]) or not isinstance(proposal["category"], str)):
+            raise PayloadSchemaError(PAYLOAD_PROPOSALS_INVALID)
+        _clean_box(proposal["box"], where="A proposal's box", image_size=None)
+    return proposals
+
+
+def _coarse_key() -> Callable[[str], str]:
+    from labeling import taxonomy
+
+    return lambda slug: taxonomy.category_coarse(slug) or slug
+
+
+class BoundingBoxesKind(TaskKindSpec):
+    kind = "bounding_boxes"
+    label = "Bounding boxes"
+    editor_template = "frontend/editors/boxes.html"
+    editor_script = "frontend/editors/boxes.js"
+    editor_stylesheet = "frontend/editors/boxes.css"
+    review_template = "frontend/review/boxes.html"
+    golden_rule = "boxes pair one-to-one at IoU ≥ 0.5 with the same category; a label is correct when every box pairs, and the score is F1"
+    default_guide_title = GUIDE_TITLE
+    default_guide_body = GUIDE_BODY
+
+    def payload_clean(self, payload) -> dict:
+        payload = super().payload_clean(payload)
+        require_keys(payload, ("image",))
+        image = payload["image"]
+        if not isinstance(image, dict) or not isinstance(image.get("url"), str) or _image_size(image) is None:
+            raise PayloadSchemaError(PAYLOAD_IMAGE_INVALID)
+        _clean_proposals(payload.get("proposals", []))
+        return payload
+
+    def answer_clean(self, *, payload: dict, answer) -> dict:
+        answer = require_object(answer)
+        require_answer_keys(answer, ("boxes",))
+        if not isinstance(answer["boxes"], list):
+            raise AnswerSchemaError(BOXES_NOT_LIST)
+        image_size = _image_size(payload.get("image"))
+        boxes = []
+        for index, entry in enumerate(answer["boxes"]):
+            if not isinstance(entry, dict) or set(entry) != {"box", "category"}:
+                raise AnswerSchemaError(BOX_ENTRY_NOT_OBJECT.format(index=index))
+            where = f"Box {index}"
+            boxes.append({
+                "box": _clean_box(entry["box"], where=where, image_size=image_size),
+                "category": _clean_category(entry["category"], where=where),
+            })
+        return {"boxes": boxes}
+
+    def payload_for_labeler(self, *, payload: dict, show_preannotations: bool) -> dict:
+        if show_preannotations or "proposals" not in payload:
+            return payload
+        return {key: value for key, value in payload.items() if key != "proposals"}
+
+    def editor_context(self) -> dict:
+        from labeling import taxonomy
+
+        choices = taxonomy.category_choices()
+        return {
+            "categories": choices,
+            "common_categories": [choice["slug"] for choice in choices[:9]],
+        }
+
+    def consensus(self, *, payload: dict, answers: list[dict], iou_threshold: float = DEFAULT_IOU_THRESHOLD,
+                  quorum: int | None = None) -> Consensus:
+        return boxes_consensus([(index, answer["boxes"]) for index, answer in enumerate(answers)],
+                               iou_threshold=iou_threshold, quorum=quorum)
+
+    def golden_compare(self, *, payload: dict, answer: dict, golden: dict, iou_threshold: float = DEFAULT_IOU_THRESHOLD,
+                       coarse: bool = False, **options) -> GoldenComparison:
+        return boxes_match(answer["boxes"], golden["boxes"], iou_threshold=iou_threshold,
+                           category_key=_coarse_key() if coarse else (lambda slug: slug))
+
+    def quality_rows(self, *, payload: dict, labels: list[tuple[int, dict]]) -> list[QualityRow]:
+        """A row per (labeler, box cluster): the category the labeler gave the object, or
+        ``absent`` when they did not box it; every cluster counts, kept by the quorum or not."""
+        clusters = boxes_cluster([(labeler_id, answer["boxes"]) for labeler_id, answer in labels])
+        return [QualityRow(labeler_id, f"cluster:{index}",
+                           cluster.members[labeler_id]["category"] if labeler_id in cluster.members else ABSENT)
+                for index, cluster in enumerate(clusters) for labeler_id, _ in labels]
+
+    def review_context(self, *, payload: dict, labels: list[tuple[str, dict]], consensus: Consensus,
+                       golden: dict | None) -> dict:
+        image = payload.get("image") or {}
+        layers = [{"name": name, "boxes": [_rect(entry) for entry in answer["boxes"]],
+                   "colour": REVIEW_COLOURS[index % len(REVIEW_COLOURS)]}
+                  for index, (name, answer) in enumerate(labels)]
+        consensus_boxes = []
+        if consensus.answer:
+            confidence = consensus.details.get("confidence", [])
+            consensus_boxes = [_rect(entry, confidence=confidence[i] if i < len(confidence) else None)
+                               for i, entry in enumerate(consensus.answer["boxes"])]
+        return {"image": image, "layers": layers, "consensus_boxes": consensus_boxes,
+                "golden_boxes": [_rect(entry) for entry in golden["boxes"]] if golden else None,
+                "stroke": max(2.0, math.ceil(max(image.get("width") or 0, image.get("height") or 0) / 300))}
+
+
+def _rect(entry: dict, **extra) -> dict:
+    """A box as an SVG rect (x, y, width, height) for the review page, in image pixels."""
+    x0, y0, x1, y1 = entry["box"]
+    return {"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0, "label_y": max(0.0, y0 - 4),
+            "category": entry["category"], "box": entry["box"], **extra}
+
+
+# Distinct, colour-blind-friendly (Okabe-Ito); consensus is drawn white, golden black dashed.
+REVIEW_COLOURS = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#999999")

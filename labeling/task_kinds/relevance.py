@@ -1,0 +1,217 @@
+"""Relevance at 5: one grade per retrieved candidate of a query object (docs/METRICS.md, section 1).
+
+The grade vocabulary is defined here and nowhere else; the majority vote of grades (ties to the
+lower grade) lives here and ``evaluation.metrics`` calls it.
+
+Payload: ``{"query_object": {"id", "crop_url", "scene_url", "box", "category"}, "candidates":
+[{"product_id", "image_url", "category"}, ...]}``, candidates in rank order.
+Answer: ``{"grades": [grade, ...]}`` with one grade per candidate, in the payload's order.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+import pandas as pd
+
+from labeling.answer_schemas import (ANSWER_MISSING_KEY, GRADE_UNKNOWN, GRADES_NOT_LIST, GRADES_WRONG_COUNT,
+                                     AnswerSchemaError, require_answer_keys, require_object)
+from labeling.task_kinds.base import (Consensus, GoldenComparison, PayloadSchemaError, QualityRow, TaskKindSpec,
+                                      require_keys)
+
+# Best to worst. A tie in the vote goes to the lower grade: an evaluation that rounds ties up would
+# overstate the model.
+GRADES: tuple[str, ...] = ("extremely_similar", "similar", "marginally_similar", "not_similar", "did_not_load")
+GRADE_ORDER: dict[str, int] = {grade: position for position, grade in enumerate(GRADES)}
+SIMILAR_GRADES = frozenset({"extremely_similar", "similar"})
+EXTREMELY_SIMILAR_GRADES = frozenset({"extremely_similar"})
+BAD_GRADES = frozenset({"marginally_similar", "not_similar", "did_not_load"})
+# The coarse scale the seed reports accuracy on: extremely similar, similar, and everything else.
+COARSE_GRADE: dict[str, str] = {"extremely_similar": "extremely_similar", "similar": "similar",
+                                "marginally_similar": "bad", "not_similar": "bad", "did_not_load": "bad"}
+# Grade -> (key on the keyboard, label, one-line reminder of the guide's definition).
+GRADE_KEYS: dict[str, tuple[str, str, str]] = {
+    "extremely_similar": ("e", "Extremely similar", "almost the same item"),
+    "similar": ("s", "Similar", "minor differences, e.g. colour or shape"),
+    "marginally_similar": ("m", "Marginally similar", "same kind of item, clearly different"),
+    "not_similar": ("n", "Not similar", "a different item"),
+    "did_not_load": ("d", "Did not load", "the product image is missing or broken"),
+}
+GRADE_DEFINITIONS: list[dict] = [{"value": grade, "key": GRADE_KEYS[grade][0], "label": GRADE_KEYS[grade][1],
+                                  "hint": GRADE_KEYS[grade][2]} for grade in GRADES]
+
+CANDIDATES_NOT_LIST = "'candidates' must be a list of the retrieved products, in rank order."
+UNKNOWN_GRADE_ERROR = "unknown relevance grade(s) {grades}; expected one of " + ", ".join(GRADES)
+SLOT_LABEL_COLUMNS = ("query_object_id", "slot", "grade")
+MISSING_COLUMNS_ERROR = "{frame} frame lacks columns {columns}"
+
+GUIDE_TITLE = "Relevance at 5: grading retrieved products"
+GUIDE_BODY = """\
+# Relevance at 5
+
+You see a **query object** (a crop of a scene photo, with the scene beside it) and up to five
+**products** the system retrieved for it. Give every product one grade. Judge the product against
+the query object only, never against the other products. Keys 1-5 pick the grade of the current
+product; the next product is selected automatically.
+
+## The grades
+
+1. **Extremely similar**: almost the same item. Same kind of product, same colour, same pattern,
+   same shape and details (trims, emblem, buttons); a shopper would believe it is the item in the photo.
+   *Example:* the query is a navy striped top with a small gold star on the chest; the product is a
+   navy striped top with the gold star in the same place.
+2. **Similar**: the same kind of product with minor differences, such as a slightly different
+   shade or shape, while colour and pattern match.
+   *Example:* the query is a red dotted skirt at knee length; the product is a red dotted skirt cut a
+   little shorter, without the pocket.
+3. **Marginally similar**: the same kind of product, but clearly different in colour or pattern.
+   *Example:* the query is a black leather handbag; the product is a brown striped handbag.
+4. **Not similar**: a different kind of product.
+   *Example:* the query is a pair of sunglasses; the product is a necklace.
+5. **Did not load**: the product image is blank, broken or does not show a product. Use it only for
+   that; never for a product you are unsure about.
+
+## When in doubt
+
+- Between two grades, pick the **lower** one. Results are counted conservatively, and an honest
+  "similar" is worth more than a generous "extremely similar".
+- Colour beats shape: a product of the right colour and pattern with a different silhouette is
+  *similar*; the right silhouette in the wrong colour is *marginally similar*.
+- If the crop shows two items, grade against the one that fills most of the crop.
+- Ignore the background, the model wearing the item and the lighting.
+"""
+
+
+def grade_lower(first: str, second: str) -> str:
+    """The more conservative of two grades."""
+    return first if GRADE_ORDER[first] >= GRADE_ORDER[second] else second
+
+
+def slot_majority_vote(slot_labels: pd.DataFrame) -> pd.DataFrame:
+    """Majority vote per (query object, slot); a tie goes to the lower (more conservative) grade.
+
+    ``slot_labels`` has one row per (labeler, query object, slot) with ``query_object_id``, ``slot``
+    and ``grade``. Returns one row per judged slot: ``query_object_id``, ``slot``, ``grade``, ``n_labels``.
+    """
+    missing = [c for c in SLOT_LABEL_COLUMNS if c not in slot_labels.columns]
+    if missing:
+        raise ValueError(MISSING_COLUMNS_ERROR.format(frame="slot labels", columns=", ".join(missing)))
+    if slot_labels.empty:
+        return pd.DataFrame({"query_object_id": pd.Series(dtype="int64"), "slot": pd.Series(dtype="int64"),
+                             "grade": pd.Series(dtype="object"), "n_labels": pd.Series(dtype="int64")})
+    unknown = sorted(set(slot_labels["grade"]) - set(GRADES))
+    if unknown:
+        raise ValueError(UNKNOWN_GRADE_ERROR.format(grades=", ".join(map(str, unknown))))
+    votes = (slot_labels.groupby(["query_object_id", "slot", "grade"], sort=False).size()
+             .rename("votes").reset_index())
+    votes["order"] = votes["grade"].map(GRADE_ORDER)
+    votes["n_labels"] = votes.groupby(["query_object_id", "slot"])["votes"].transform("sum")
+    # Most votes first; among equals the worst grade (highest order) first.
+    winners = (votes.sort_values(["query_object_id", "slot", "votes", "order"], ascending=[True, True, False, False])
+               .drop_duplicates(["query_object_id", "slot"], keep="first"))
+    return winners[["query_object_id", "slot", "grade", "n_labels"]].reset_index(drop=True)
+
+
+SLOT_FRAME_COLUMNS = ["query_object_id", "labeler_id", "slot", "grade"]
+
+
+def slot_label_frame(rows: list[tuple[int, int, dict]]) -> pd.DataFrame:
+    """One row per (labeler, query object, slot) from (query object id, labeler id, answer) rows.
+
+    Grade i of an answer belongs to slot i + 1: the payload lists candidates in rank order."""
+    if not rows:
+        return pd.DataFrame({"query_object_id": pd.Series(dtype="int64"), "labeler_id": pd.Series(dtype="int64"),
+                             "slot": pd.Series(dtype="int64"), "grade": pd.Series(dtype="object")})
+    frame = pd.DataFrame(rows, columns=["query_object_id", "labeler_id", "answer"])
+    frame["grade"] = frame["answer"].map(lambda answer: list(answer.get("grades") or []))
+    frame = frame.drop(columns="answer").explode("grade", ignore_index=False).dropna(subset=["grade"])
+    frame["slot"] = frame.groupby(level=0).cumcount() + 1
+    return frame.reset_index(drop=True)[SLOT_FRAME_COLUMNS]
+
+
+def _slot_vote(grades: list[str]) -> str:
+    counts = Counter(grades)
+    # Most votes, then the lower grade: the same rule as slot_majority_vote, for one slot.
+    return max(counts, key=lambda grade: (counts[grade], GRADE_ORDER[grade]))
+
+
+class RelevanceKind(TaskKindSpec):
+    kind = "relevance"
+    label = "Relevance at 5"
+    editor_template = "frontend/editors/relevance.html"
+    editor_script = "frontend/editors/relevance.js"
+    review_template = "frontend/review/relevance.html"
+    golden_rule = "a label is correct when every slot has the golden grade; the score is the share of slots that do"
+    default_guide_title = GUIDE_TITLE
+    default_guide_body = GUIDE_BODY
+
+    def payload_clean(self, payload) -> dict:
+        payload = super().payload_clean(payload)
+        require_keys(payload, ("query_object", "candidates"))
+        if not isinstance(payload["candidates"], list):
+            raise PayloadSchemaError(CANDIDATES_NOT_LIST)
+        return payload
+
+    def answer_clean(self, *, payload: dict, answer) -> dict:
+        answer = require_object(answer)
+        require_answer_keys(answer, ("grades",))
+        grades = answer["grades"]
+        if not isinstance(grades, list):
+            raise AnswerSchemaError(GRADES_NOT_LIST)
+        expected = len(payload.get("candidates") or [])
+        if len(grades) != expected:
+            raise AnswerSchemaError(GRADES_WRONG_COUNT.format(expected=expected, got=len(grades)))
+        for index, grade in enumerate(grades):
+            # isinstance first: a list or object is unhashable.
+            if not isinstance(grade, str) or grade not in GRADE_ORDER:
+                raise AnswerSchemaError(GRADE_UNKNOWN.format(index=index, grade=grade, allowed=", ".join(GRADES)))
+        return {"grades": list(grades)}
+
+    def editor_context(self) -> dict:
+        return {"grades": GRADE_DEFINITIONS}
+
+    def consensus(self, *, payload: dict, answers: list[dict]) -> Consensus:
+        """Per slot the majority grade (ties to the lower grade); agreement is the mean over slots
+        of the share of labels that gave the slot's consensus grade."""
+        if not answers:
+            return Consensus(None, None, 0)
+        n_slots = max(len(answer["grades"]) for answer in answers)
+        grades, shares = [], []
+        for slot in range(n_slots):
+            given = [answer["grades"][slot] for answer in answers if slot < len(answer["grades"])]
+            winner = _slot_vote(given)
+            grades.append(winner)
+            shares.append(sum(grade == winner for grade in given) / len(given))
+        agreement = sum(shares) / len(shares) if shares else 1.0
+        return Consensus({"grades": grades}, agreement, len(answers), {"slot_agreement": shares})
+
+    def golden_compare(self, *, payload: dict, answer: dict, golden: dict, coarse: bool = False,
+                       **options) -> GoldenComparison:
+        """Exact grade per slot (or on the coarse scale); correct when every slot matches, and the
+        score is the share of slots that match."""
+        scale = COARSE_GRADE.get if coarse else (lambda grade: grade)
+        pairs = list(zip(answer["grades"], golden["grades"]))
+        matches = [scale(given) == scale(expected) for given, expected in pairs]
+        total = max(len(answer["grades"]), len(golden["grades"]))
+        score = sum(matches) / total if total else 1.0
+        return GoldenComparison(all(matches) and len(answer["grades"]) == len(golden["grades"]), score,
+                                {"slot_matches": matches})
+
+    def quality_rows(self, *, payload: dict, labels: list[tuple[int, dict]]) -> list[QualityRow]:
+        return [QualityRow(labeler_id, f"slot:{slot}", grade)
+                for labeler_id, answer in labels for slot, grade in enumerate(answer["grades"], start=1)]
+
+    def review_context(self, *, payload: dict, labels: list[tuple[str, dict]], consensus: Consensus,
+                       golden: dict | None) -> dict:
+        candidates = payload.get("candidates") or []
+        labels_by_name = [(name, answer["grades"]) for name, answer in labels]
+        rows = []
+        for slot, candidate in enumerate(candidates):
+            rows.append({
+                "slot": slot + 1,
+                "candidate": candidate,
+                "grades": [grades[slot] if slot < len(grades) else None for _, grades in labels_by_name],
+                "consensus": consensus.answer["grades"][slot] if consensus.answer else None,
+                "golden": golden["grades"][slot] if golden and slot < len(golden["grades"]) else None,
+            })
+        return {"labelers": [name for name, _ in labels_by_name], "rows": rows,
+                "query_object": payload.get("query_object") or {}, "grade_labels": {g: GRADE_KEYS[g][1] for g in GRADES}}
