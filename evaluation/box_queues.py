@@ -196,3 +196,33 @@ def _scene_write(*, job: BoxQueueJob, scene: Image, proposals: list[dict]) -> bo
             return False
         raise
     return True
+
+
+WORLD_GOLDEN_REASON = "The synthetic world's own boxes for this scene (the world's oracle), not a person's."
+WORLD_GOLDEN_KEY = "scene:{sha256}"
+
+
+def box_golden_set_from_world(*, name: str, scenes: list[Image], created_by: User | None = None,
+                              description: str = "") -> tuple[GoldenSet, int]:
+    """A golden set of box items answered by the synthetic world's ground truth (the demo's oracle;
+    in real use experts answer golden items). Scenes without truth are left out. Safe to run again:
+    items are keyed by scene. Returns (set, items created)."""
+    from labeling.golden.services import GoldenItemInput, golden_items_put
+    from labeling.models import GoldenSource
+    from labeling.services.world_import import scene_truth_read
+
+    golden_set, _ = GoldenSet.objects.get_or_create(
+        name=name, defaults={"task_kind": TaskKind.BOUNDING_BOXES, "created_by": created_by,
+                             "description": description})
+    items = []
+    for scene in scenes:
+        truth = scene_truth_read(sha256=scene.sha256)
+        if truth is None:
+            continue
+        answer = {"boxes": [{"box": [float(v) for v in obj["box"]], "category": obj["category"]}
+                            for obj in truth["objects"]]}
+        items.append(GoldenItemInput(key=WORLD_GOLDEN_KEY.format(sha256=scene.sha256),
+                                     payload=_payload(scene=scene, proposals=[]), answer=answer,
+                                     reason=WORLD_GOLDEN_REASON, source=GoldenSource.WORLD_ORACLE))
+    _, created, _ = golden_items_put(golden_set=golden_set, items=items)
+    return golden_set, created

@@ -1,5 +1,5 @@
-"""The one-command demo: the world, the default models, one account per role, the relevance guide
-and a generated evaluation run. Every step finds what an earlier run made and keeps it, so running
+"""The one-command demo: the world, the default models, one account per role, a guide per task kind,
+a generated evaluation run and a pre-annotated box queue with golden items. Every step finds what an earlier run made and keeps it, so running
 ``demo_setup`` twice changes nothing and prints the same accounts."""
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ import torch
 from django.conf import settings
 from django.db import transaction
 
-from evaluation.models import EvalRun, EvalRunStatus, ModelKind, ModelVersion
+from evaluation.box_queues import box_golden_set_from_world, box_queue_create, box_queue_preannotate_all
+from evaluation.models import BoxQueueJob, BoxQueueJobStatus, EvalRun, EvalRunStatus, ModelKind, ModelVersion
 from evaluation.services import model_version_register
 from labeling.models import Guide, GuideVersion, Pool, PoolKind, Role, SceneSet, TaskKind, User
 from labeling.services.users import user_create
+from labeling.task_kinds import task_kind_specs
 from models_runtime.checkpoints import save_checkpoint
 from models_runtime.detector import Detector
 from models_runtime.embedder import Embedder
@@ -35,41 +37,11 @@ DEMO_POOLS = (("In-house team", PoolKind.IN_HOUSE), ("Fixed outside pool", PoolK
               ("Crowd", PoolKind.CROWD))
 DEMO_RUN_NAME = "Demo: {detector} detector + {embedder} embedder"
 
-RELEVANCE_GUIDE_TITLE = "Relevance at 5: grading retrieved products"
-RELEVANCE_GUIDE_BODY = """\
-# Relevance at 5
-
-You see a **query object** (a crop of a scene photo, with the scene beside it) and up to five
-**products** the system retrieved for it. Give every product one grade. Judge the product against
-the query object only, never against the other products. Keys 1-5 pick the grade of the current
-product; the next product is selected automatically.
-
-## The grades
-
-1. **Extremely similar**: almost the same item. Same kind of product, same colour, same pattern,
-   same shape and details (trims, emblem, buttons); a shopper would believe it is the item in the photo.
-   *Example:* the query is a navy striped top with a small gold star on the chest; the product is a
-   navy striped top with the gold star in the same place.
-2. **Similar**: the same kind of product with minor differences, such as a slightly different
-   shade or shape, while colour and pattern match.
-   *Example:* the query is a red dotted skirt at knee length; the product is a red dotted skirt cut a
-   little shorter, without the pocket.
-3. **Marginally similar**: the same kind of product, but clearly different in colour or pattern.
-   *Example:* the query is a black leather handbag; the product is a brown striped handbag.
-4. **Not similar**: a different kind of product.
-   *Example:* the query is a pair of sunglasses; the product is a necklace.
-5. **Did not load**: the product image is blank, broken or does not show a product. Use it only for
-   that; never for a product you are unsure about.
-
-## When in doubt
-
-- Between two grades, pick the **lower** one. Results are counted conservatively, and an honest
-  "similar" is worth more than a generous "extremely similar".
-- Colour beats shape: a product of the right colour and pattern with a different silhouette is
-  *similar*; the right silhouette in the wrong colour is *marginally similar*.
-- If the crop shows two items, grade against the one that fills most of the crop.
-- Ignore the background, the model wearing the item and the lighting.
-"""
+DEMO_BOX_SCENES = 60
+DEMO_BOX_SCENE_SET = "Demo scenes: first {n} (boxes)"
+DEMO_BOX_GOLDEN_SCENES = 12
+DEMO_BOX_GOLDEN_SET = "Demo scenes: boxes answered by the world's oracle"
+DEMO_BOX_QUEUE = "Demo: box the products in {n} scenes"
 
 
 @dataclass(frozen=True)
@@ -110,12 +82,40 @@ def demo_accounts_ensure() -> list[DemoAccount]:
     return accounts
 
 
-def relevance_guide_ensure(*, author: User | None) -> GuideVersion:
+def guides_ensure(*, author: User | None) -> list[GuideVersion]:
+    """Version 1 of every task kind's default guide (the kind's module holds the text)."""
+    versions = []
     with transaction.atomic():
-        guide, _ = Guide.objects.get_or_create(task_kind=TaskKind.RELEVANCE, title=RELEVANCE_GUIDE_TITLE)
-        version, _ = GuideVersion.objects.get_or_create(
-            guide=guide, version=1, defaults={"body": RELEVANCE_GUIDE_BODY, "created_by": author})
-    return version
+        for spec in task_kind_specs().values():
+            guide, _ = Guide.objects.get_or_create(task_kind=spec.kind, title=spec.default_guide_title)
+            version, _ = GuideVersion.objects.get_or_create(
+                guide=guide, version=1, defaults={"body": spec.default_guide_body, "created_by": author})
+            versions.append(version)
+    return versions
+
+
+def demo_box_queue_ensure(*, scene_set: SceneSet, detector: ModelVersion | None, engineer: User,
+                          progress=None) -> BoxQueueJob:
+    """A box queue over the first scenes of the demo set, pre-annotated by ``detector``, drawing golden
+    items from a set the world's oracle answered for some of the other scenes."""
+    scenes = list(scene_set.scenes.order_by("pk")[:DEMO_BOX_SCENES + DEMO_BOX_GOLDEN_SCENES])
+    box_scenes, golden_scenes = scenes[:DEMO_BOX_SCENES], scenes[DEMO_BOX_SCENES:]
+    name = DEMO_BOX_QUEUE.format(n=len(box_scenes))
+    job = BoxQueueJob.objects.filter(queue__name=name).exclude(status=BoxQueueJobStatus.FAILED).order_by("pk").first()
+    if job is None:
+        subset, _ = SceneSet.objects.get_or_create(
+            name=DEMO_BOX_SCENE_SET.format(n=len(box_scenes)),
+            defaults={"description": "The demo's box queue scenes, taken from the demo scene set."})
+        subset.scenes.set(box_scenes)
+        golden_set, _ = box_golden_set_from_world(
+            name=DEMO_BOX_GOLDEN_SET, scenes=golden_scenes, created_by=engineer,
+            description="Scenes of the demo world answered with the world's own boxes (the demo's oracle).")
+        job = box_queue_create(name=name, scene_set=subset, created_by=engineer, detector=detector, replication=3,
+                               golden_rate=0.15, golden_sets=[golden_set], show_preannotations=True,
+                               start_preannotation=False)
+    if job.status != BoxQueueJobStatus.READY:
+        job = box_queue_preannotate_all(job_id=job.pk, progress=progress)
+    return job
 
 
 def default_models_register(*, created_by: User | None = None,

@@ -33,6 +33,7 @@ from labeling.answer_schemas import (BOX_ENTRY_NOT_OBJECT, BOXES_NOT_LIST, Answe
                                      _clean_category, _image_size, _is_number, require_answer_keys, require_object)
 from labeling.task_kinds.base import (Consensus, GoldenComparison, PayloadSchemaError, QualityRow, TaskKindSpec,
                                       require_keys)
+from models_runtime import taxonomy as fixture_taxonomy
 
 DEFAULT_IOU_THRESHOLD = 0.5
 ABSENT = "absent"  # the quality value of a labeler who drew nothing in a cluster
@@ -239,10 +240,12 @@ class BoundingBoxesKind(TaskKindSpec):
         from labeling import taxonomy
 
         choices = taxonomy.category_choices()
-        return {
-            "categories": choices,
-            "common_categories": [choice["slug"] for choice in choices[:9]],
-        }
+        known = {choice["slug"] for choice in choices}
+        # Number keys 1-9 give the categories with the most products in Shop The Look (the fixture's
+        # counts), so the keys land on the boxes labelers draw most.
+        by_frequency = [c.slug for c in sorted(fixture_taxonomy.categories(), key=lambda c: -c.stl_count)
+                        if c.slug in known]
+        return {"categories": choices, "common_categories": by_frequency[:9]}
 
     def consensus(self, *, payload: dict, answers: list[dict], iou_threshold: float = DEFAULT_IOU_THRESHOLD,
                   quorum: int | None = None) -> Consensus:

@@ -4,7 +4,7 @@ import shutil
 from django.core.management import call_command
 
 from evaluation.demo import demo_password
-from evaluation.models import EvalRun, EvalRunStatus, ModelVersion, QueryObject
+from evaluation.models import BoxQueueJob, BoxQueueJobStatus, EvalRun, EvalRunStatus, ModelVersion, QueryObject
 from labeling.models import GuideVersion, Product, Role, Task, TaskKind, User
 
 
@@ -36,8 +36,16 @@ def test_demo_setup_builds_a_generated_run_and_is_idempotent(db, media, settings
     assert QueryObject.objects.filter(run=run).count() == 6
     assert Task.objects.filter(queue=run.queue).exists()
     assert run.queue.guide_version == GuideVersion.objects.get(guide__task_kind=TaskKind.RELEVANCE, version=1)
-    assert "extremely_similar" not in GuideVersion.objects.get().body  # the guide speaks to people
-    assert "Extremely similar" in GuideVersion.objects.get().body
+    relevance_guide = GuideVersion.objects.get(guide__task_kind=TaskKind.RELEVANCE)
+    assert "extremely_similar" not in relevance_guide.body  # the guide speaks to people
+    assert "Extremely similar" in relevance_guide.body
+    # Every task kind gets its guide; the box queue covers the demo scenes, pre-annotated.
+    assert set(GuideVersion.objects.values_list("guide__task_kind", flat=True)) == set(TaskKind.values)
+    box_job = BoxQueueJob.objects.get()
+    assert box_job.status == BoxQueueJobStatus.READY and box_job.detector.kind == "detector"
+    assert box_job.queue.tasks.filter(is_golden=False).count() == box_job.scenes_total == 2
+    assert box_job.queue.guide_version.guide.task_kind == TaskKind.BOUNDING_BOXES
+    assert all(task.payload["proposals"] for task in box_job.queue.tasks.filter(is_golden=False))
     admin = User.objects.get(username="admin1")
     assert admin.is_superuser and admin.role == Role.ADMIN
     labeler = User.objects.get(username="labeler2")

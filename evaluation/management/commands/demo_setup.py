@@ -9,8 +9,8 @@ from labeling.services.world_import import world_import
 
 
 class Command(BaseCommand):
-    help = ("Import the synthetic world, register the default models, create one account per role, the "
-            "relevance guide, and one evaluation run generated in this process.")
+    help = ("Import the synthetic world, register the default models, create one account per role, a guide per "
+            "task kind, one evaluation run generated in this process and a pre-annotated box queue.")
 
     def add_arguments(self, parser):
         parser.add_argument("--products", type=int, default=2000)
@@ -20,17 +20,17 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         say = self.stdout.write
-        say("1/5 Importing the synthetic world ...")
+        say("1/6 Importing the synthetic world ...")
         imported = world_import(seed=options["seed"], n_products=options["products"], n_scenes=options["scenes"],
                                 progress=lambda stage, done, total: say(f"    {stage}: {done}/{total}"))
         say(f"    {imported.products_total} products ({imported.products_created} new), "
             f"{imported.scenes_in_set} scenes in the demo set, {imported.seconds:.1f} s")
 
-        say("2/5 Accounts ...")
+        say("2/6 Accounts ...")
         accounts = demo.demo_accounts_ensure()
         engineer = User.objects.get(username="engineer1")
 
-        say("3/5 Models ...")
+        say("3/6 Models ...")
         models = demo.default_models_register(created_by=engineer)
         if len(models) < len(demo.DEFAULT_CHECKPOINTS):
             self.stdout.write(self.style.WARNING(
@@ -39,15 +39,22 @@ class Command(BaseCommand):
         for kind, (version, created) in models.items():
             say(f"    {kind}: {version.name} {version.version_tag} (#{version.pk}){'' if created else ' (existing)'}")
 
-        say("4/5 Relevance guide ...")
-        guide_version = demo.relevance_guide_ensure(author=User.objects.get(username="expert1"))
-        say(f"    {guide_version}")
+        say("4/6 Guides ...")
+        for guide_version in demo.guides_ensure(author=User.objects.get(username="expert1")):
+            say(f"    {guide_version}")
 
         if options["no_run"]:
-            say("5/5 Demo run skipped (--no-run).")
+            say("5/6 Demo run skipped (--no-run).")
+            say("6/6 Demo box queue skipped (--no-run).")
         else:
-            say("5/5 Demo evaluation run ...")
+            say("5/6 Demo evaluation run ...")
             self._demo_run(models, imported.scene_set_id, engineer)
+            say("6/6 Demo box queue (pre-annotated by the detector) ...")
+            job = demo.demo_box_queue_ensure(
+                scene_set=SceneSet.objects.get(pk=imported.scene_set_id), detector=models[ModelKind.DETECTOR][0],
+                engineer=engineer, progress=lambda done, total: say(f"    scenes: {done}/{total}"))
+            say(f"    queue #{job.queue_id} '{job.queue.name}': {job.get_status_display()}, {job.scenes_done} scenes, "
+                f"{job.queue.tasks.filter(is_golden=True).count()} golden tasks")
 
         say(self.style.SUCCESS("Demo ready. Accounts (username / password / role / pool):"))
         for account in accounts:

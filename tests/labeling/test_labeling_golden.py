@@ -1,0 +1,133 @@
+"""Golden items as records: making a task golden never flips it, copies are served at the golden
+rate without twins, answers keep their history, sets import and export as JSON lines."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from labeling.golden import jsonl
+from labeling.golden.selectors import golden_item_for_task, queue_golden_scores
+from labeling.golden.services import (GOLDEN_SET_KIND_MISMATCH, GoldenError, GoldenItemInput, golden_item_from_task,
+                                      golden_item_revise, golden_items_put, golden_set_create, queue_golden_sets_add)
+from labeling.models import GoldenItemRevision, GoldenSource, Role, Task
+from labeling.services.queue_engine import assignment_claim, label_submit
+from labeling.services.queues import queue_create
+from tests.labeling.conftest import GOOD_RELEVANCE_ANSWER, relevance_payload
+
+SIMILAR = {"grades": ["similar"] * 5}
+
+
+class AlwaysGoldenFirst:
+    def random(self):
+        return 0.0
+
+
+def test_making_a_labeled_task_golden_leaves_it_and_its_labels_alone(make_queue, make_user):
+    queue = make_queue(tasks=1, replication=2)
+    task = Task.objects.get(queue=queue)
+    labeler = make_user(Role.LABELER)
+    lease = assignment_claim(queue=queue, labeler=labeler)
+    label_submit(assignment_id=lease.pk, labeler=labeler, answer=SIMILAR)
+    item = golden_item_from_task(task=task, expert=make_user(Role.EXPERT), answer=GOOD_RELEVANCE_ANSWER, reason="r")
+    task.refresh_from_db()
+    assert not task.is_golden and task.golden_item_id is None and task.label_count == 1
+    assert item.source == GoldenSource.EXPERT and item.source_task == task and item.payload == task.payload
+    copy = Task.objects.get(queue=queue, is_golden=True)
+    assert copy.golden_item == item and copy.twin_of == task
+    assert golden_item_for_task(task=task) == item and golden_item_for_task(task=copy) == item
+
+
+def test_answering_the_same_task_again_revises_the_item_and_keeps_the_history(make_queue, make_user):
+    queue = make_queue(tasks=1)
+    task = Task.objects.get(queue=queue)
+    expert = make_user(Role.EXPERT)
+    first = golden_item_from_task(task=task, expert=expert, answer=SIMILAR)
+    second = golden_item_from_task(task=task, expert=expert, answer=GOOD_RELEVANCE_ANSWER, reason="fixed")
+    assert second.pk == first.pk and second.revision == 2
+    assert Task.objects.filter(queue=queue, is_golden=True).count() == 1
+    history = list(GoldenItemRevision.objects.filter(item=first).order_by("revision").values_list("revision", "answer"))
+    assert history == [(1, SIMILAR), (2, GOOD_RELEVANCE_ANSWER)]
+
+
+def test_a_labeler_is_never_served_both_a_golden_copy_and_its_twin(make_queue, make_user):
+    queue = make_queue(tasks=2, replication=3, golden_rate=0.5)
+    first = Task.objects.filter(queue=queue).order_by("pk").first()
+    golden_item_from_task(task=first, expert=make_user(Role.EXPERT), answer=SIMILAR)
+    copy = Task.objects.get(queue=queue, is_golden=True)
+    labeler, other = make_user(Role.LABELER), make_user(Role.LABELER)
+
+    served = []
+    while (lease := assignment_claim(queue=queue, labeler=labeler, rng=AlwaysGoldenFirst())) is not None:
+        served.append(lease.task_id)
+        label_submit(assignment_id=lease.pk, labeler=labeler, answer=SIMILAR)
+    assert served[0] == copy.pk
+    assert first.pk not in served and len(served) == 2
+
+    # The other way round: having labeled the normal task, the copy is not served.
+    lease = assignment_claim(queue=queue, labeler=other, rng=type("NormalFirst", (), {"random": lambda self: 0.99})())
+    assert lease.task_id == first.pk
+    label_submit(assignment_id=lease.pk, labeler=other, answer=SIMILAR)
+    served_other = []
+    while (lease := assignment_claim(queue=queue, labeler=other, rng=AlwaysGoldenFirst())) is not None:
+        served_other.append(lease.task_id)
+        label_submit(assignment_id=lease.pk, labeler=other, answer=SIMILAR)
+    assert copy.pk not in served_other
+
+
+def test_several_queues_draw_copies_from_one_set_and_later_items_reach_every_queue(make_user):
+    golden_set = golden_set_create(name="shared", task_kind="relevance")
+    queues = [queue_create(name=f"q{i}", task_kind="relevance", golden_rate=0.2) for i in range(2)]
+    golden_items_put(golden_set=golden_set, items=[GoldenItemInput(key="a", payload=relevance_payload(1), answer=SIMILAR)])
+    for queue in queues:
+        assert queue_golden_sets_add(queue=queue, golden_sets=[golden_set]) == 1
+    golden_items_put(golden_set=golden_set, items=[GoldenItemInput(key="b", payload=relevance_payload(2), answer=SIMILAR)])
+    assert [Task.objects.filter(queue=queue, is_golden=True).count() for queue in queues] == [2, 2]
+
+
+def test_a_golden_set_of_another_kind_is_refused_with_a_clear_message(db):
+    golden_set = golden_set_create(name="boxes", task_kind="bounding_boxes")
+    queue = queue_create(name="relevance", task_kind="relevance")
+    with pytest.raises(GoldenError) as refused:
+        queue_golden_sets_add(queue=queue, golden_sets=[golden_set])
+    assert str(refused.value) == GOLDEN_SET_KIND_MISMATCH.format(name="boxes", set_kind="bounding_boxes",
+                                                                 queue="relevance", queue_kind="relevance")
+
+
+def test_fixing_a_golden_answer_rescores_the_labels_given_against_the_old_one(make_queue, make_user):
+    queue = make_queue(golden_tasks=1, golden_rate=1.0)
+    labeler, expert = make_user(Role.LABELER), make_user(Role.EXPERT)
+    lease = assignment_claim(queue=queue, labeler=labeler)
+    label_submit(assignment_id=lease.pk, labeler=labeler, answer=GOOD_RELEVANCE_ANSWER)
+    [before] = queue_golden_scores(queue=queue)
+    assert before.n_golden_labels == 1 and before.n_correct == 0
+    golden_item_revise(item=lease.task.golden_item, answer=GOOD_RELEVANCE_ANSWER, expert=expert)
+    [after] = queue_golden_scores(queue=queue)
+    assert after.n_correct == 1 and after.accuracy == 1.0
+
+
+def test_a_golden_set_round_trips_through_json_lines(make_user):
+    expert = make_user(Role.EXPERT)
+    source = golden_set_create(name="source", task_kind="relevance")
+    golden_items_put(golden_set=source, items=[
+        GoldenItemInput(key=f"k{i}", payload=relevance_payload(i), answer=SIMILAR, reason=f"why {i}") for i in range(3)])
+    exported = "".join(jsonl.golden_set_export_lines(golden_set=source))
+    assert [json.loads(line)["key"] for line in exported.splitlines()] == ["k0", "k1", "k2"]
+    target = golden_set_create(name="target", task_kind="relevance")
+    assert jsonl.golden_set_import(golden_set=target, data=exported.encode(), imported_by=expert) == (3, 0, 0)
+    assert jsonl.golden_set_import(golden_set=target, data=exported.encode(), imported_by=expert) == (0, 0, 3)
+    item = target.items.get(key="k1")
+    assert item.payload == relevance_payload(1) and item.reason == "why 1" and item.source == GoldenSource.IMPORT
+
+
+def test_an_import_with_a_bad_line_stores_nothing_and_names_every_bad_line(make_user):
+    target = golden_set_create(name="target", task_kind="relevance")
+    lines = [json.dumps({"key": "ok", "payload": relevance_payload(1), "answer": SIMILAR}),
+             "{not json",
+             json.dumps({"key": "short", "payload": relevance_payload(2), "answer": {"grades": ["similar"]}}),
+             json.dumps({"key": "ok", "payload": relevance_payload(3), "answer": SIMILAR})]
+    with pytest.raises(jsonl.GoldenImportError) as refused:
+        jsonl.golden_set_import(golden_set=target, data="\n".join(lines).encode(), imported_by=make_user(Role.EXPERT))
+    assert set(refused.value.errors) == {"line 2", "line 3", "line 4"}
+    assert refused.value.errors["line 4"] == jsonl.IMPORT_KEY_REPEATED.format(line=4, key="ok", first=1)
+    assert not target.items.exists()
