@@ -9,7 +9,8 @@ urlpatterns = [
     path("login/", views.SignInView.as_view(), name="login"),
     path("logout/", views.SignOutView.as_view(), name="logout"),
     path("queues/", views.my_queues, name="my-queues"),
-    path("queues/<int:queue_id>/grade/", views.grading_page, name="grading-page"),
+    # The relevance page's old address, kept for bookmarks: the same generic work page.
+    path("queues/<int:queue_id>/grade/", views.work_page, name="grading-page"),
     path("queues/<int:queue_id>/work/", views.work_page, name="work-page"),
     path("overview/", views.expert_overview, name="expert-overview"),
     path("overview/queues/<int:queue_id>/", views.queue_detail, name="queue-detail"),

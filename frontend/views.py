@@ -103,12 +103,6 @@ def work_page(request, queue_id: int):
     })
 
 
-@role_required(Role.LABELER, Role.EXPERT)
-def grading_page(request, queue_id: int):
-    """The old address of the relevance page; every kind now works on the generic page."""
-    return redirect("frontend:work-page", queue_id=queue_id)
-
-
 @role_required(Role.EXPERT, Role.ENGINEER)
 def expert_overview(request):
     return render(request, "frontend/expert_overview.html", {

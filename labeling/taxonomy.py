@@ -100,34 +100,35 @@ def _current_token() -> str | None:
     return TaxonomyVersion.objects.filter(pk=TAXONOMY_VERSION_ROW).values_list("token", flat=True).first()
 
 
-def _coarse_slug(pk: int, rows: dict[int, tuple]) -> str:
-    """The slug of the level-2 ancestor of row ``pk``, found along the parent links."""
-    chain = [pk]
-    while rows[chain[-1]][5] in rows and rows[chain[-1]][5] not in chain:  # a cycle made in the admin stops here
-        chain.append(rows[chain[-1]][5])
-    # chain runs from the row up to its root; the coarse node is the root's child.
-    return rows[chain[-COARSE_LEVEL] if len(chain) >= COARSE_LEVEL else chain[-1]][1]
+def _coarse_pk(pk: int, parent_of: dict[int, int | None]) -> int:
+    """The level-2 ancestor of row ``pk`` along the parent links (the row itself at levels 1 and 2)."""
+    chain = [pk]  # from the row up to its root
+    while parent_of[chain[-1]] in parent_of and parent_of[chain[-1]] not in chain:  # a cycle made in the admin stops
+        chain.append(parent_of[chain[-1]])
+    return chain[-COARSE_LEVEL] if len(chain) >= COARSE_LEVEL else chain[-1]
 
 
 def _snapshot_load(token: str | None) -> TaxonomySnapshot:
-    rows = {row[0]: row for row in Category.objects.order_by("path").values_list(
-        "pk", "slug", "name", "path", "level", "parent_id")}
-    parents = {row[5] for row in rows.values()}
+    rows = list(Category.objects.order_by("path").values_list("pk", "slug", "name", "path", "level", "parent_id"))
+    slug_of = {pk: slug for pk, slug, *_ in rows}
+    parent_of = {pk: parent_id for pk, *_, parent_id in rows}
     categories = {
-        slug: TaxonomyCategory(slug=slug, name=name, path=path, level=level,
-                               parent=rows[parent_id][1] if parent_id in rows else None,
-                               coarse=_coarse_slug(pk, rows))
-        for pk, slug, name, path, level, parent_id in rows.values()}
-    order = {pk: index for index, pk in enumerate(rows)}
+        slug: TaxonomyCategory(slug=slug, name=name, path=path, level=level, parent=slug_of.get(parent_id),
+                               coarse=slug_of[_coarse_pk(pk, parent_of)])
+        for pk, slug, name, path, level, parent_id in rows}
+    has_children = set(parent_of.values())
+    order = {pk: index for index, pk in enumerate(slug_of)}
     linked: dict[int, list[int]] = {}
     for attribute_id, category_id in Attribute.categories.through.objects.values_list("attribute_id", "category_id"):
-        linked.setdefault(attribute_id, []).append(category_id)
+        # A link to a category made after the categories were read waits for the next reload.
+        if category_id in order:
+            linked.setdefault(attribute_id, []).append(category_id)
     attributes = tuple(
         TaxonomyAttribute(name=name, label=label, values=tuple(values) if isinstance(values, list) else (),
-                          categories=tuple(rows[c][1] for c in sorted(linked.get(pk, ()), key=order.__getitem__)))
+                          categories=tuple(slug_of[c] for c in sorted(linked.get(pk, ()), key=order.__getitem__)))
         for pk, name, label, values in Attribute.objects.order_by("pk").values_list("pk", "name", "label", "values"))
     return TaxonomySnapshot(token=token, categories=MappingProxyType(categories),
-                            leaves=tuple(row[1] for pk, row in rows.items() if pk not in parents),
+                            leaves=tuple(slug for pk, slug in slug_of.items() if pk not in has_children),
                             attributes=attributes)
 
 
@@ -168,7 +169,8 @@ def category_choices() -> list[dict[str, str]]:
 
 def _normalized(text: str) -> str:
     # Google's own notation separates levels with " > "; the platform's paths use "|".
-    return PATH_SEPARATOR.join(level.strip() for level in text.replace(">", PATH_SEPARATOR).split(PATH_SEPARATOR)).casefold()
+    levels = text.replace(">", PATH_SEPARATOR).split(PATH_SEPARATOR)
+    return PATH_SEPARATOR.join(level.strip() for level in levels).casefold()
 
 
 def category_map(names: Iterable[str], *, snapshot: TaxonomySnapshot | None = None) -> tuple[dict[str, str], list[str]]:
@@ -213,7 +215,8 @@ def category_list_map(categories, *, num_classes: int | None = None) -> dict[str
     detector's class count, background included. Raises ``CategoryListError`` naming every
     category that does not map."""
     if (not isinstance(categories, list) or not categories
-            or not all(isinstance(c, str) and c.strip() for c in categories) or len(set(categories)) != len(categories)):
+            or not all(isinstance(c, str) and c.strip() for c in categories)
+            or len(set(categories)) != len(categories)):
         raise CategoryListError(CATEGORY_LIST_INVALID)
     if num_classes is not None and len(categories) != num_classes - 1:
         raise CategoryListError(CATEGORY_LIST_WRONG_COUNT.format(
@@ -231,11 +234,6 @@ def taxonomy_changed() -> None:
     TaxonomyVersion.objects.bulk_create(
         [TaxonomyVersion(pk=TAXONOMY_VERSION_ROW, token=uuid.uuid4().hex)],
         update_conflicts=True, unique_fields=["id"], update_fields=["token"])
-
-
-def taxonomy_cache_clear() -> None:
-    global _cached
-    _cached = None
 
 
 def _taxonomy_changed_receiver(sender, **kwargs) -> None:

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import median
 
+from labeling import taxonomy
 from labeling.answer_schemas import (BOX_ENTRY_NOT_OBJECT, BOXES_NOT_LIST, AnswerSchemaError, _clean_box,
                                      _clean_category, _image_size, _is_number, require_answer_keys, require_object)
 from labeling.task_kinds.base import (Consensus, GoldenComparison, PayloadSchemaError, QualityRow, TaskKindSpec,
@@ -189,8 +190,6 @@ def _clean_proposals(proposals) -> list[dict]:
 
 
 def _coarse_key() -> Callable[[str], str]:
-    from labeling import taxonomy
-
     return lambda slug: taxonomy.category_coarse(slug) or slug
 
 
@@ -220,6 +219,7 @@ class BoundingBoxesKind(TaskKindSpec):
         if not isinstance(answer["boxes"], list):
             raise AnswerSchemaError(BOXES_NOT_LIST)
         image_size = _image_size(payload.get("image"))
+        snapshot = taxonomy.taxonomy_snapshot() if answer["boxes"] else None  # one read for every box
         boxes = []
         for index, entry in enumerate(answer["boxes"]):
             if not isinstance(entry, dict) or set(entry) != {"box", "category"}:
@@ -227,7 +227,7 @@ class BoundingBoxesKind(TaskKindSpec):
             where = f"Box {index}"
             boxes.append({
                 "box": _clean_box(entry["box"], where=where, image_size=image_size),
-                "category": _clean_category(entry["category"], where=where),
+                "category": _clean_category(entry["category"], where=where, snapshot=snapshot),
             })
         return {"boxes": boxes}
 
@@ -237,8 +237,6 @@ class BoundingBoxesKind(TaskKindSpec):
         return {key: value for key, value in payload.items() if key != "proposals"}
 
     def editor_context(self) -> dict:
-        from labeling import taxonomy
-
         choices = taxonomy.category_choices()
         known = {choice["slug"] for choice in choices}
         # Number keys 1-9 give the categories with the most products in Shop The Look (the fixture's

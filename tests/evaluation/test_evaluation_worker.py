@@ -105,3 +105,45 @@ def test_celery_worker_generates_a_run_end_to_end(engineer, tiny_world, model_ve
     assert Task.objects.filter(queue=run.queue, is_golden=False).count() == with_candidates.count() > 0
     # The worker built the catalogue index once and cached it on disk for the next run.
     assert len(list((Path(django_settings.VAR_DIR) / "index_cache").glob(f"embedder-{embedder.pk}-*.npz"))) == 1
+
+
+def wait_for_box_job(job_id: int, log_path: Path):
+    from evaluation.models import BoxQueueJob, BoxQueueJobStatus
+
+    deadline = time.monotonic() + GENERATION_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        job = BoxQueueJob.objects.get(pk=job_id)
+        if job.status in (BoxQueueJobStatus.READY, BoxQueueJobStatus.FAILED):
+            return job
+        time.sleep(POLL_SECONDS)
+    pytest.fail(f"box job {job_id} not done within {GENERATION_TIMEOUT_SECONDS} s; worker log:\n"
+                + log_path.read_text()[-4000:])
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_celery_worker_pre_annotates_a_box_queue_on_the_gpu_queue(engineer, tiny_world, model_versions,
+                                                                  celery_worker_process, monkeypatch):
+    from evaluation.box_queues import box_queue_create
+    from evaluation.models import BoxQueueJobStatus
+    from labeling.taxonomy import taxonomy_seed
+
+    taxonomy_seed()  # a transactional test starts from flushed tables
+    uses_filesystem_broker = django_settings.CELERY_BROKER_URL.startswith("filesystem")
+    publish = celery_app.connection_for_write(
+        transport_options=celery_worker_process["transport_options"] if uses_filesystem_broker else None)
+    monkeypatch.setattr(tasks.box_queue_preannotate, "delay",
+                        lambda job_id: tasks.box_queue_preannotate.apply_async((job_id,), connection=publish))
+    detector, _ = model_versions
+    try:
+        job = box_queue_create(name="worker boxes", scene_set=SceneSet.objects.get(pk=tiny_world.scene_set_id),
+                               created_by=engineer, detector=detector, replication=2)
+        job = wait_for_box_job(job.pk, celery_worker_process["log"])
+    finally:
+        publish.release()
+    assert job.status == BoxQueueJobStatus.READY, job.error
+    assert (job.scenes_done, job.scenes_total) == (6, 6)
+    tasks_made = list(Task.objects.filter(queue=job.queue))
+    assert len(tasks_made) == 6
+    # The untrained detector keeps three boxes per scene at threshold 0 (its checkpoint's meta).
+    assert all(len(task.payload["proposals"]) == 3 for task in tasks_made)

@@ -99,15 +99,18 @@ def test_a_value_added_to_an_attribute_in_the_admin_is_accepted_at_once(admin_cl
 
 
 def test_a_category_added_in_the_admin_is_a_box_category_at_once_and_linking_an_attribute_requires_it(admin_client):
-    assert refusal("bounding_boxes", SCENE, boxes_answer("hats")) == CATEGORY_UNKNOWN.format(where="Box 0", category="hats")
+    assert refusal("bounding_boxes", SCENE, boxes_answer("hats")) == \
+        CATEGORY_UNKNOWN.format(where="Box 0", category="hats")
     parent = Category.objects.get(path="Apparel & Accessories|Clothing Accessories")
     response = admin_client.post("/admin/labeling/category/add/", {
         "slug": "hats", "name": "Hats", "path": "Apparel & Accessories|Clothing Accessories|Hats",
         "parent": parent.pk, "level": 3, "_save": "Save"})
     assert response.status_code == 302, response.content.decode()[:2000]
 
-    assert answer_clean(kind="bounding_boxes", payload=SCENE, answer=boxes_answer("hats"))["boxes"][0]["category"] == "hats"
-    assert answer_clean(kind="attributes", payload={"category": "hats"}, answer={"attributes": {}}) == {"attributes": {}}
+    boxes = answer_clean(kind="bounding_boxes", payload=SCENE, answer=boxes_answer("hats"))["boxes"]
+    assert boxes[0]["category"] == "hats"
+    assert answer_clean(kind="attributes", payload={"category": "hats"}, answer={"attributes": {}}) == \
+        {"attributes": {}}
     assert "hats" in {choice["slug"] for choice in category_choices()}
     assert taxonomy.category_coarse("hats") == slugify("Apparel & Accessories Clothing Accessories")
 
@@ -125,7 +128,8 @@ def test_a_category_deleted_in_the_admin_is_refused_at_once(admin_client):
 
     assert refusal("bounding_boxes", SCENE, boxes_answer("sunglasses")) == \
         CATEGORY_UNKNOWN.format(where="Box 0", category="sunglasses")
-    assert refusal("attributes", {"category": "sunglasses"}, {"attributes": {"color": "black"}}) == ATTRIBUTES_NO_CATEGORY
+    assert refusal("attributes", {"category": "sunglasses"}, {"attributes": {"color": "black"}}) == \
+        ATTRIBUTES_NO_CATEGORY
     assert "sunglasses" not in {choice["slug"] for choice in category_choices()}
 
 
@@ -187,7 +191,8 @@ def test_the_seed_is_idempotent_restores_emptied_tables_and_keeps_edits():
     Attribute.objects.all().delete()
     Category.objects.all().delete()
     TaxonomyVersion.objects.all().delete()
-    assert refusal("bounding_boxes", SCENE, boxes_answer("shoes")) == CATEGORY_UNKNOWN.format(where="Box 0", category="shoes")
+    assert refusal("bounding_boxes", SCENE, boxes_answer("shoes")) == \
+        CATEGORY_UNKNOWN.format(where="Box 0", category="shoes")
 
     assert taxonomy_seed() == (len(fixture_nodes()), len(fixture_taxonomy.attributes()))
     reseeded = taxonomy_snapshot()

@@ -20,6 +20,8 @@ class ApiWorld:
     queue_id: int  # a relevance queue open to everyone, with synthetic payloads
     normal_task_id: int
     golden_task_id: int  # has a golden answer
+    golden_set_id: int  # the set golden_task_id's item is in
+    golden_item_id: int
     submitted_assignment_id: int  # the labeler's, with a label
     live_assignment_id: int  # the labeler's live lease in the queue
     run_id: int  # generated, so its tasks show stored images
@@ -38,6 +40,8 @@ class ApiWorld:
             "task_id": [self.normal_task_id, self.golden_task_id],
             "assignment_id": [self.submitted_assignment_id, self.live_assignment_id],
             "run_id": [self.run_id],
+            "set_id": [self.golden_set_id],
+            "item_id": [self.golden_item_id],
         }
 
     def body_ids(self) -> dict[str, list[int]]:
@@ -80,8 +84,8 @@ def api_world_build(*, checkpoint_folder: Path) -> ApiWorld:
     tasks = tasks_create(queue=queue, specs=specs)
     golden_set = golden_set_create(name="world golden", task_kind="relevance")
     queue_golden_sets_add(queue=queue, golden_sets=[golden_set])
-    golden_items_put(golden_set=golden_set, items=[GoldenItemInput(key="world-golden", payload=relevance_payload(99),
-                                                                  answer={"grades": ["similar"] * 5})])
+    [golden_item], _, _ = golden_items_put(golden_set=golden_set, items=[GoldenItemInput(
+        key="world-golden", payload=relevance_payload(99), answer={"grades": ["similar"] * 5})])
     tasks.append(Task.objects.get(queue=queue, is_golden=True))
     submitted = assignment_claim(queue=queue, labeler=labeler)
     label_submit(assignment_id=submitted.pk, labeler=labeler, answer={"grades": ["similar"] * 5},
@@ -110,7 +114,8 @@ def api_world_build(*, checkpoint_folder: Path) -> ApiWorld:
     other = Image.objects.exclude(file__in=seen).order_by("pk").first()
     return ApiWorld(
         usernames={role: user.username for role, user in users.items()},
-        queue_id=queue.pk, normal_task_id=tasks[0].pk, golden_task_id=tasks[-1].pk,
+        queue_id=queue.pk, normal_task_id=tasks[0].pk, golden_task_id=tasks[-1].pk, golden_set_id=golden_set.pk,
+        golden_item_id=golden_item.pk,
         submitted_assignment_id=submitted.pk, live_assignment_id=live.pk,
         run_id=run.pk, run_queue_id=run.queue_id, detector_id=detector_version.pk, embedder_id=embedder_version.pk,
         scene_set_id=tiny_world.scene_set_id, labeler_image_name=sorted(seen)[0], other_image_name=other.file.name,

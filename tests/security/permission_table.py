@@ -61,6 +61,15 @@ PERMISSION_TABLE: dict[tuple[str, ...], dict[str, int | str]] = {
     ("api-assignment-skip", "POST"): row(401, 200, 403, 403, 403),
     ("api-golden-answer", "GET"): row(401, 403, 200, 200, 200),  # never to labelers
     ("api-golden-answer", "POST"): row(401, 403, 400, 403, 400),  # experts (and admins) write
+    # -- API: golden sets and items: staff read, experts (and admins) write, labelers never ------
+    ("api-golden-sets", "GET"): row(401, 403, 200, 200, 200),
+    ("api-golden-sets", "POST"): row(401, 403, 400, 403, 400),
+    ("api-golden-set-items", "GET"): row(401, 403, 200, 200, 200),
+    ("api-golden-set-export", "GET"): row(401, 403, 200, 200, 200),
+    ("api-golden-set-import", "GET"): row(401, 403, 405, 403, 405),
+    ("api-golden-set-import", "POST"): row(401, 403, 415, 403, 415),  # JSON lines, not a JSON body
+    ("api-golden-item", "GET"): row(401, 403, 200, 200, 200),
+    ("api-golden-item", "PATCH"): row(401, 403, 400, 403, 400),
     # -- API: evaluation -------------------------------------------------------------------------
     ("eval-run-list", "GET"): row(401, 403, 200, 200, 200),
     ("eval-run-list", "POST"): row(401, 403, 403, 400, 400),
@@ -68,6 +77,7 @@ PERMISSION_TABLE: dict[tuple[str, ...], dict[str, int | str]] = {
     ("model-version-list", "GET"): row(401, 403, 200, 200, 200),
     ("model-version-list", "POST"): row(401, 403, 403, 400, 400),
     ("scene-set-list", "GET"): row(401, 403, 200, 200, 200),
+    ("box-queue-job", "GET"): row(401, 403, 404, 404, 404),  # the world's queue is a relevance queue
     # -- API documentation: public, like the API's own reference --------------------------------
     ("api-schema", "GET"): everyone(200),
     ("api-docs", "GET"): everyone(200),
@@ -80,6 +90,12 @@ PERMISSION_TABLE: dict[tuple[str, ...], dict[str, int | str]] = {
     ("frontend:logout", "POST"): everyone(LOGIN),
     ("frontend:my-queues", "GET"): row(LOGIN, 200, 200, 403, 200),
     ("frontend:grading-page", "GET"): row(LOGIN, 200, 200, 403, 200),
+    ("frontend:work-page", "GET"): row(LOGIN, 200, 200, 403, 200),
+    ("frontend:box-queue-new", "GET"): row(LOGIN, 403, 200, 200, 200),
+    ("frontend:box-queue-new", "POST"): row(LOGIN, 403, 200, 200, 200),  # an empty form: shown again
+    ("frontend:task-review", "GET"): row(LOGIN, 403, 200, 200, 200),
+    ("frontend:golden-editor", "GET"): row(LOGIN, 403, 200, 403, 200),  # experts (and admins) answer
+    ("frontend:golden-set-list", "GET"): row(LOGIN, 403, 200, 200, 200),
     ("frontend:expert-overview", "GET"): row(LOGIN, 403, 200, 200, 200),
     ("frontend:queue-detail", "GET"): row(LOGIN, 403, 200, 200, 200),
     ("frontend:eval-run-list", "GET"): row(LOGIN, 403, 403, 200, 200),
