@@ -100,7 +100,8 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
     categories = resolved.get(CATEGORIES_KEY)
     if categories is not None and (
             not isinstance(categories, list) or not categories
-            or not all(isinstance(name, str) and name for name in categories) or len(set(categories)) != len(categories)):
+            or not all(isinstance(name, str) and name for name in categories)
+            or len(set(categories)) != len(categories)):
         raise ValueError(CATEGORIES_INVALID_ERROR)
     resolved.setdefault("num_classes", default_num_classes() if categories is None else len(categories) + 1)
     if resolved["num_classes"] < 2:

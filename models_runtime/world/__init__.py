@@ -1,6 +1,6 @@
 """The deterministic synthetic shop-the-look world: catalogue, renderer, scenes, oracle, exports.
 
-See ``models_runtime/README.md`` (``world`` contract) and PRODUCT.md section 8.
+See ``models_runtime/README.md`` (``world`` contract) and docs/METRICS.md, section 5.
 """
 from models_runtime.world.catalog import Product, ProductShape, generate_product
 from models_runtime.world.exports import export_catalog, export_coco, export_matching_manifest

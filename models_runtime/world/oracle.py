@@ -1,6 +1,6 @@
 """The relevance oracle: the ground-truth grade of a candidate product for a query object.
 
-Grades follow PRODUCT.md section 8: the same instance is ``extremely_similar``; the same category,
+Grades follow docs/METRICS.md, section 5: the same instance is ``extremely_similar``; the same category,
 colour and pattern is ``similar``; the same category otherwise is ``marginally_similar``; another
 category is ``not_similar``.
 """
