@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from labeling.api_schema import (ANSWER_RULES, AnswerField, BlankableTextField, SecretField, StrictIntegerField,
                                  TextField)
-from labeling.models import GoldenItem, GoldenItemRevision, GoldenSet, Label, Queue, Task, User
+from labeling.models import GoldenItem, GoldenItemRevision, GoldenSet, Label, Queue, Task, TaskKind, User
 from labeling.task_kinds import task_kind_spec
 
 
@@ -175,7 +175,7 @@ class GoldenSetSerializer(serializers.ModelSerializer):
 
 class GoldenSetRequestSerializer(serializers.Serializer):
     name = TextField(max_length=200)
-    task_kind = TextField(max_length=30)
+    task_kind = serializers.ChoiceField(choices=TaskKind.choices)
     description = BlankableTextField(required=False, default="")
 
 

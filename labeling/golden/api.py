@@ -19,7 +19,8 @@ from labeling.answer_schemas import AnswerSchemaError
 from labeling.api_schema import (ANSWER_INVALID_EXAMPLES, RELEVANCE_ANSWER_EXAMPLE, error_responses,
                                  list_error_responses, request_example)
 from labeling.golden import jsonl, selectors
-from labeling.golden.services import GoldenError, golden_item_from_task, golden_item_revise, golden_set_create
+from labeling.golden.services import (GoldenError, GoldenSetNameTaken, golden_item_from_task, golden_item_revise,
+                                      golden_set_create)
 from labeling.models import GoldenItem, GoldenSet, Task
 from labeling.permissions import IsExpert, IsStaffRole
 
@@ -41,6 +42,10 @@ class PlainTextLinesParser(JsonLinesParser):
 
 
 def golden_refusal(error: Exception) -> APIException:
+    if isinstance(error, GoldenSetNameTaken):
+        exception = APIException(detail=str(error), code="golden_set_exists")
+        exception.status_code = status.HTTP_409_CONFLICT
+        return exception
     exception = APIException(detail=str(error), code="golden_invalid" if isinstance(error, GoldenError)
                              else "answer_invalid")
     exception.status_code = status.HTTP_400_BAD_REQUEST
@@ -103,7 +108,8 @@ class GoldenSetListApi(StaffReadExpertWrite, generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
     @extend_schema(request={"application/json": serializers.GoldenSetRequestSerializer},
-                   responses={201: serializers.GoldenSetSerializer, **error_responses(400, 401, 403, 413, 415)},
+                   responses={201: serializers.GoldenSetSerializer, **error_responses(400, 401, 403, 409, 413, 415, reasons={
+                       409: "A golden set with this name exists already."})},
                    summary="Create a golden set (expert).")
     def post(self, request):
         body = serializers.GoldenSetRequestSerializer(data=request.data)
@@ -189,7 +195,7 @@ class GoldenItemApi(StaffReadExpertWrite, APIView):
                               **error_responses(400, 401, 403, 404, 413, 415, reasons={404: "No such golden item."},
                                                 examples=ANSWER_INVALID_EXAMPLES)},
                    summary="Fix a golden item's answer (expert); the old answer stays in its history.")
-    def patch(self, request, item_id: int):
+    def put(self, request, item_id: int):
         item = get_object_or_404(GoldenItem.objects.select_related("golden_set"), pk=item_id)
         body = serializers.GoldenItemReviseSerializer(data=request.data)
         body.is_valid(raise_exception=True)

@@ -38,6 +38,10 @@ class GoldenError(ValueError):
     """A refused golden write; ``str(error)`` is the message for the user."""
 
 
+class GoldenSetNameTaken(GoldenError):
+    """Another set has this name (the API answers 409)."""
+
+
 @dataclass(frozen=True)
 class GoldenItemInput:
     """One item to create or update in a set (an import line, an oracle answer)."""
@@ -57,7 +61,7 @@ def golden_set_create(*, name: str, task_kind: str, description: str = "", creat
     if not name.strip():
         raise GoldenError(GOLDEN_SET_NAME_EMPTY)
     if GoldenSet.objects.filter(name=name).exists():
-        raise GoldenError(GOLDEN_SET_NAME_TAKEN.format(name=name))
+        raise GoldenSetNameTaken(GOLDEN_SET_NAME_TAKEN.format(name=name))
     return GoldenSet.objects.create(name=name, task_kind=task_kind, description=description, created_by=created_by)
 
 

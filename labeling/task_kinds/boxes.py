@@ -23,7 +23,6 @@ correct when every drawn box and every golden box is paired.
 """
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -276,7 +275,13 @@ class BoundingBoxesKind(TaskKindSpec):
                                for i, entry in enumerate(consensus.answer["boxes"])]
         return {"image": image, "layers": layers, "consensus_boxes": consensus_boxes,
                 "golden_boxes": [_rect(entry) for entry in golden["boxes"]] if golden else None,
-                "stroke": max(2.0, math.ceil(max(image.get("width") or 0, image.get("height") or 0) / 300))}
+                # Sizes in image pixels that stay readable whatever the scene's size on screen.
+                **_review_sizes(max(image.get("width") or 0, image.get("height") or 0))}
+
+
+def _review_sizes(longest_side: float) -> dict:
+    return {"stroke": round(max(1.0, longest_side / 200), 2), "font_size": round(max(6.0, longest_side / 45), 1),
+            "text_stroke": round(max(0.5, longest_side / 400), 2)}
 
 
 def _rect(entry: dict, **extra) -> dict:

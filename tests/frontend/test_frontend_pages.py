@@ -132,7 +132,7 @@ def test_my_queues_lists_the_queues_of_the_labelers_pool_with_counts(signed_in, 
     body = response.content.decode()
     assert relevance_queue.name in body
     assert f'data-testid="available-{relevance_queue.pk}">2<' in body
-    assert reverse("frontend:grading-page", args=[relevance_queue.pk]) in body
+    assert reverse("frontend:work-page", args=[relevance_queue.pk]) in body
     assert 'data-testid="labels-total">0<' in body
 
 

@@ -69,7 +69,7 @@ PERMISSION_TABLE: dict[tuple[str, ...], dict[str, int | str]] = {
     ("api-golden-set-import", "GET"): row(401, 403, 405, 403, 405),
     ("api-golden-set-import", "POST"): row(401, 403, 415, 403, 415),  # JSON lines, not a JSON body
     ("api-golden-item", "GET"): row(401, 403, 200, 200, 200),
-    ("api-golden-item", "PATCH"): row(401, 403, 400, 403, 400),
+    ("api-golden-item", "PUT"): row(401, 403, 400, 403, 400),
     # -- API: evaluation -------------------------------------------------------------------------
     ("eval-run-list", "GET"): row(401, 403, 200, 200, 200),
     ("eval-run-list", "POST"): row(401, 403, 403, 400, 400),
