@@ -162,8 +162,7 @@ def request_example(name: str, value: dict) -> OpenApiExample:
     return OpenApiExample(name, value=value, request_only=True)
 
 
-RELEVANCE_ANSWER_EXAMPLE = {"grades": ["extremely_similar", "similar", "marginally_similar", "not_similar",
-                                       "did_not_load"]}
+RELEVANCE_ANSWER_EXAMPLE = {"grades": list(RELEVANCE_GRADES)}
 
 ANSWER_INVALID_EXAMPLES = [
     error_example("Wrong number of grades", code="answer_invalid",
