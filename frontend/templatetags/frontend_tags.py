@@ -47,40 +47,51 @@ def _inline(text: str) -> str:
 
 @register.filter
 def guide_markdown(body: str) -> str:
-    """The Markdown subset guides use (headings, bullet lists, paragraphs, bold, italic, code).
+    """The Markdown subset guides use (headings, bullet and numbered lists, paragraphs, bold,
+    italic, code). An indented line right after a list item continues that item.
 
     The text is escaped before any markup is added, so a guide can never inject HTML into the page
     labelers work in.
     """
     html: list[str] = []
     paragraph: list[str] = []
-    in_list = False
+    list_tag: str | None = None
+    items: list[list[str]] = []
 
     def flush_paragraph():
         if paragraph:
             html.append("<p>" + _inline(" ".join(paragraph)) + "</p>")
             paragraph.clear()
 
+    def flush_list():
+        nonlocal list_tag
+        if list_tag:
+            html.append(f"<{list_tag}>" + "".join("<li>" + _inline(" ".join(item)) + "</li>" for item in items)
+                        + f"</{list_tag}>")
+        list_tag = None
+        items.clear()
+
     for raw_line in escape(body or "").splitlines():
         line = raw_line.strip()
         heading = re.match(r"^(#{1,3})\s+(.*)$", line)
         bullet = re.match(r"^[-*]\s+(.*)$", line)
-        if heading or bullet or not line:
+        numbered = re.match(r"^\d+\.\s+(.*)$", line)
+        if list_tag and line and raw_line[:1].isspace() and not (bullet or numbered):
+            items[-1].append(line)  # a wrapped list item
+            continue
+        if heading or bullet or numbered or not line:
             flush_paragraph()
-        if in_list and not bullet:
-            html.append("</ul>")
-            in_list = False
+        wanted = "ul" if bullet else "ol" if numbered else None
+        if list_tag and list_tag != wanted:
+            flush_list()
         if heading:
             level = len(heading.group(1))
             html.append(f"<h{level}>{_inline(heading.group(2))}</h{level}>")
-        elif bullet:
-            if not in_list:
-                html.append("<ul>")
-                in_list = True
-            html.append("<li>" + _inline(bullet.group(1)) + "</li>")
+        elif wanted:
+            list_tag = wanted
+            items.append([(bullet or numbered).group(1)])
         elif line:
             paragraph.append(line)
     flush_paragraph()
-    if in_list:
-        html.append("</ul>")
+    flush_list()
     return mark_safe("\n".join(html))

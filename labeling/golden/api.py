@@ -16,15 +16,17 @@ from rest_framework.views import APIView
 
 from labeling import serializers
 from labeling.answer_schemas import AnswerSchemaError
-from labeling.api_schema import (ANSWER_INVALID_EXAMPLES, RELEVANCE_ANSWER_EXAMPLE, error_responses,
+from labeling.api_errors import error_body
+from labeling.api_schema import (ANSWER_INVALID_EXAMPLES, RELEVANCE_ANSWER_EXAMPLE, error_example, error_responses,
                                  list_error_responses, request_example)
 from labeling.golden import jsonl, selectors
-from labeling.golden.services import (GoldenError, GoldenSetNameTaken, golden_item_from_task, golden_item_revise,
-                                      golden_set_create)
+from labeling.golden.services import (GOLDEN_KEY_TOO_LONG, GoldenError, GoldenSetNameTaken, golden_item_from_task,
+                                      golden_item_revise, golden_set_create)
 from labeling.models import GoldenItem, GoldenSet, Task
 from labeling.permissions import IsExpert, IsStaffRole
 
 GOLDEN_ANSWER_MISSING = "This task has no golden answer."
+IMPORT_INVALID_CODE = "import_invalid"
 IMPORT_MAX_BYTES = 32 * 1024 * 1024
 
 
@@ -155,8 +157,14 @@ class GoldenSetImportApi(APIView):
     @extend_schema(request={"application/x-ndjson": {"type": "string", "format": "binary"}},
                    responses={200: serializers.GoldenImportResultSerializer,
                               **error_responses(400, 401, 403, 404, 413, 415, reasons={
-                                  400: "Some lines are refused (`fields` names each as `line N`); nothing is stored.",
-                                  404: "No such golden set."})},
+                                  400: "Some lines are refused (`fields.lines` says what is wrong on each, by line "
+                                       "number), or the file holds no item; nothing is stored.",
+                                  404: "No such golden set."}, examples=[error_example(
+                                      "A line that is not an item", code=IMPORT_INVALID_CODE,
+                                      message="1 of 3 lines are refused; nothing was imported.",
+                                      fields={"lines": [jsonl.IMPORT_LINE_MISSING.format(line=2, key="answer")]}),
+                                      error_example("A key too long", code="golden_invalid",
+                                                    message=GOLDEN_KEY_TOO_LONG)])},
                    summary="Import JSON lines into a golden set, all or nothing (expert).",
                    description="Each line: `payload`, `answer`, optional `key` (a line whose key is in the set "
                                "revises that item) and `reason`. Checked against the set's kind before anything is "
@@ -172,9 +180,10 @@ class GoldenSetImportApi(APIView):
             created, revised, unchanged = jsonl.golden_set_import(golden_set=golden_set, data=data,
                                                                   imported_by=request.user)
         except jsonl.GoldenImportError as error:
-            exception = APIException(detail={"message": str(error), "fields": error.errors}, code="import_invalid")
-            exception.status_code = status.HTTP_400_BAD_REQUEST
-            raise exception from error
+            # Each refused line's message names its line; they come back together under "lines".
+            fields = {"lines": list(error.errors.values())} if error.errors else None
+            return Response(error_body(code=IMPORT_INVALID_CODE, message=str(error), fields=fields),
+                            status=status.HTTP_400_BAD_REQUEST)
         except (AnswerSchemaError, GoldenError) as error:
             raise golden_refusal(error) from error
         return Response(serializers.GoldenImportResultSerializer(

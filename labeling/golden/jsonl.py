@@ -17,7 +17,9 @@ IMPORT_KEY_REPEATED = "Line {line} repeats the key '{key}' of line {first}."
 IMPORT_EMPTY = "The file holds no items: send one JSON object per line."
 IMPORT_TOO_MANY = "An import holds at most {limit} items; this one holds {count}. Split the file."
 IMPORT_NOT_UTF8 = "The file is not UTF-8 text."
+IMPORT_LINES_REFUSED = "{refused} of {total} lines are refused; nothing was imported."
 IMPORT_MAX_ITEMS = 10_000
+IMPORT_ERRORS_SHOWN = 50
 
 
 class GoldenImportError(ValueError):
@@ -86,7 +88,7 @@ def golden_set_import(*, golden_set: GoldenSet, data: bytes, imported_by: User) 
         items.append(GoldenItemInput(key=key, payload=payload, answer=record["answer"], reason=str(reason),
                                      source=GoldenSource.IMPORT, expert=imported_by))
     if errors:
-        shown = dict(list(errors.items())[:50])
-        raise GoldenImportError(f"{len(errors)} of {len(lines)} lines are refused; nothing was imported.", shown)
+        shown = dict(list(errors.items())[:IMPORT_ERRORS_SHOWN])
+        raise GoldenImportError(IMPORT_LINES_REFUSED.format(refused=len(errors), total=len(lines)), shown)
     _, created, revised = golden_items_put(golden_set=golden_set, items=items)
     return created, revised, len(items) - created - revised

@@ -50,8 +50,8 @@ GUIDE_BODY = """\
 
 You see a **query object** (a crop of a scene photo, with the scene beside it) and up to five
 **products** the system retrieved for it. Give every product one grade. Judge the product against
-the query object only, never against the other products. Keys 1-5 pick the grade of the current
-product; the next product is selected automatically.
+the query object only, never against the other products. Keys 1-5 pick a product; E, S, M, N and
+D give it a grade, and the next product is selected automatically.
 
 ## The grades
 

@@ -225,3 +225,9 @@ def test_new_run_form_shows_the_services_refusal_beside_the_field(signed_in, eng
     assert response.status_code == 200
     assert escape(RUN_SCENE_SET_EMPTY.format(name="empty scenes")) in response.content.decode()
     assert not EvalRun.objects.filter(name="nothing to see").exists()
+
+
+def test_guide_markdown_joins_wrapped_list_items_and_numbers_ordered_lists():
+    html = guide_markdown("- first item\n  wrapped on\n- second\n\n1. one\n   more\n2. two\n\nafter")
+    assert html == ("<ul><li>first item wrapped on</li><li>second</li></ul>\n"
+                    "<ol><li>one more</li><li>two</li></ol>\n<p>after</p>")

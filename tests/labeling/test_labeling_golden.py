@@ -131,3 +131,32 @@ def test_an_import_with_a_bad_line_stores_nothing_and_names_every_bad_line(make_
     assert set(refused.value.errors) == {"line 2", "line 3", "line 4"}
     assert refused.value.errors["line 4"] == jsonl.IMPORT_KEY_REPEATED.format(line=4, key="ok", first=1)
     assert not target.items.exists()
+
+
+def test_experts_import_and_export_golden_sets_over_http_and_labelers_cannot(make_user):
+    from rest_framework.test import APIClient
+
+    from labeling.golden.api import IMPORT_INVALID_CODE
+
+    golden_set = golden_set_create(name="over http", task_kind="relevance")
+    body = "\n".join(json.dumps({"key": f"k{i}", "payload": relevance_payload(i), "answer": SIMILAR}) for i in range(2))
+    client = APIClient()
+    client.force_authenticate(make_user(Role.EXPERT))
+    response = client.generic("POST", f"/api/v1/golden-sets/{golden_set.pk}/import", body,
+                              content_type="application/x-ndjson")
+    assert response.status_code == 200 and response.json() == {"created": 2, "revised": 0, "unchanged": 0}
+    exported = client.get(f"/api/v1/golden-sets/{golden_set.pk}/export")
+    assert exported["Content-Type"].startswith("application/x-ndjson")
+    assert [json.loads(line)["key"] for line in b"".join(exported.streaming_content).decode().splitlines()] == ["k0", "k1"]
+
+    refused = client.generic("POST", f"/api/v1/golden-sets/{golden_set.pk}/import", body + "\n{}",
+                             content_type="application/x-ndjson")
+    assert refused.status_code == 400
+    error = refused.json()["error"]
+    assert error["code"] == IMPORT_INVALID_CODE
+    assert error["fields"] == {"lines": [jsonl.IMPORT_LINE_MISSING.format(line=3, key="payload")]}
+    assert golden_set.items.count() == 2
+
+    client.force_authenticate(make_user(Role.LABELER))
+    assert client.generic("POST", f"/api/v1/golden-sets/{golden_set.pk}/import", body,
+                          content_type="application/x-ndjson").status_code == 403
