@@ -16,7 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from evaluation.models import BoxQueueJob, BoxQueueJobStatus, BoxQueueScene, ModelKind, ModelVersion
-from labeling.golden.services import queue_golden_sets_add
+from labeling.golden.services import GoldenError, queue_golden_sets_add
 from labeling.models import GoldenSet, GuideVersion, Image, Pool, SceneSet, TaskKind, User
 from labeling.services.queues import queue_create
 from labeling.services.tasks import TaskSpec, tasks_create
@@ -27,7 +27,6 @@ BOX_QUEUE_SCENE_SET_EMPTY = "The scene set '{name}' has no scenes."
 BOX_QUEUE_NOT_DETECTOR = "Model version {id} is a {kind}, not a detector."
 BOX_QUEUE_REPLICATION_INVALID = "Replication must be between 1 and {maximum}."
 BOX_QUEUE_GOLDEN_RATE_INVALID = "The golden rate is a share between 0 and 1."
-BOX_QUEUE_GOLDEN_SET_KIND = "The golden set '{name}' holds {kind} items, not bounding boxes."
 MAX_REPLICATION = 10
 SCENES_PER_CHUNK = 16
 DEFAULT_PROPOSAL_THRESHOLD = 0.3
@@ -60,10 +59,6 @@ def box_queue_create(*, name: str, scene_set: SceneSet, created_by: User | None,
         raise BoxQueueError(BOX_QUEUE_REPLICATION_INVALID.format(maximum=MAX_REPLICATION), "replication")
     if not 0.0 <= golden_rate <= 1.0:
         raise BoxQueueError(BOX_QUEUE_GOLDEN_RATE_INVALID, "golden_rate")
-    for golden_set in golden_sets:
-        if golden_set.task_kind != TaskKind.BOUNDING_BOXES:
-            raise BoxQueueError(BOX_QUEUE_GOLDEN_SET_KIND.format(name=golden_set.name, kind=golden_set.task_kind),
-                                "golden_sets")
     scene_ids = list(scene_set.scenes.order_by("pk").values_list("pk", flat=True))
     if not scene_ids:
         raise BoxQueueError(BOX_QUEUE_SCENE_SET_EMPTY.format(name=scene_set.name), "scene_set")
@@ -73,7 +68,10 @@ def box_queue_create(*, name: str, scene_set: SceneSet, created_by: User | None,
                              allowed_pools=allowed_pools, show_preannotations=show_preannotations,
                              created_by=created_by)
         if golden_sets:
-            queue_golden_sets_add(queue=queue, golden_sets=golden_sets)
+            try:
+                queue_golden_sets_add(queue=queue, golden_sets=golden_sets)
+            except GoldenError as refusal:  # a set of another kind
+                raise BoxQueueError(str(refusal), "golden_sets") from refusal
         job = BoxQueueJob.objects.create(queue=queue, scene_set=scene_set, detector=detector,
                                          scenes_total=len(scene_ids), created_by=created_by)
         if detector is None:

@@ -10,6 +10,7 @@ except through the ``*_context`` methods, which the pages call with rows they al
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -58,8 +59,9 @@ class QualityRow:
     value: Any
 
 
-class TaskKindSpec:
-    """Subclass per kind and register an instance in ``labeling.task_kinds``."""
+class TaskKindSpec(ABC):
+    """Subclass per kind and register an instance in ``labeling.task_kinds``; the abstract methods
+    are what every kind must say for itself."""
 
     kind: ClassVar[str]
     label: ClassVar[str]
@@ -83,9 +85,9 @@ class TaskKindSpec:
             raise PayloadSchemaError(PAYLOAD_NOT_OBJECT)
         return payload
 
+    @abstractmethod
     def answer_clean(self, *, payload: dict, answer) -> dict:
         """Validate ``answer`` against the task's payload; return it canonical or raise AnswerSchemaError."""
-        raise NotImplementedError
 
     def payload_for_labeler(self, *, payload: dict, show_preannotations: bool) -> dict:
         """The payload as a labeler gets it; a kind with model pre-annotations drops them when the
@@ -98,15 +100,17 @@ class TaskKindSpec:
 
     # -- aggregation, golden scoring, quality -------------------------------------------------
 
+    @abstractmethod
     def consensus(self, *, payload: dict, answers: list[dict]) -> Consensus:
-        raise NotImplementedError
+        """The consensus of an item's answers (in labeler order) and its agreement."""
 
+    @abstractmethod
     def golden_compare(self, *, payload: dict, answer: dict, golden: dict, **options) -> GoldenComparison:
-        raise NotImplementedError
+        """One answer against the golden answer."""
 
+    @abstractmethod
     def quality_rows(self, *, payload: dict, labels: list[tuple[int, dict]]) -> list[QualityRow]:
         """The quality frame's rows for one item, from its labels as (labeler id, answer) pairs."""
-        raise NotImplementedError
 
     def review_context(self, *, payload: dict, labels: list[tuple[str, dict]], consensus: Consensus,
                        golden: dict | None) -> dict:

@@ -23,7 +23,7 @@ _FREE_POINT_JS = """([selector]) => {
     for (const fx of fractions) {
       const p = new DOMPoint(x0 + fx * (x1 - x0), y0 + fy * (y1 - y0)).matrixTransform(matrix);
       const hit = document.elementFromPoint(p.x, p.y);
-      if (hit && !hit.closest("[data-handle]") && hit.closest("[data-kind]") === group) return [p.x, p.y];
+      if (hit && !hit.closest("[data-handle]") && hit.closest("[data-layer]") === group) return [p.x, p.y];
     }
   }
   return null;
@@ -40,7 +40,7 @@ _SCALE_JS = """() => {
   return m.a;
 }"""
 
-_ITEMS_JS = """([kind]) => Array.from(document.querySelectorAll('.bx-editor [data-kind="' + kind + '"]'))
+_ITEMS_JS = """([layer]) => Array.from(document.querySelectorAll('.bx-editor [data-layer="' + layer + '"]'))
   .map((g) => ({index: Number(g.dataset.index), box: g.dataset.box.split(",").map(Number),
                 category: g.dataset.category, score: g.dataset.score === undefined ? null : Number(g.dataset.score)}))
   .sort((a, b) => a.index - b.index)"""
@@ -67,10 +67,10 @@ class BoxEditorPage:
                 for item in self.page.evaluate(_ITEMS_JS, ["proposal"])]
 
     def box(self, index: int):
-        return self.root.locator(f'[data-kind="box"][data-index="{index}"]')
+        return self.root.locator(f'[data-layer="box"][data-index="{index}"]')
 
     def proposal(self, index: int):
-        return self.root.locator(f'[data-kind="proposal"][data-index="{index}"]')
+        return self.root.locator(f'[data-layer="proposal"][data-index="{index}"]')
 
     def expect_box_count(self, count: int) -> None:
         expect(self.root).to_have_attribute("data-boxes", str(count))
@@ -78,8 +78,8 @@ class BoxEditorPage:
     def expect_proposal_count(self, count: int) -> None:
         expect(self.root).to_have_attribute("data-proposals", str(count))
 
-    def expect_selected(self, kind: str | None, index: int | None = None) -> None:
-        expect(self.root).to_have_attribute("data-selected", "" if kind is None else f"{kind}-{index}")
+    def expect_selected(self, layer: str | None, index: int | None = None) -> None:
+        expect(self.root).to_have_attribute("data-selected", "" if layer is None else f"{layer}-{index}")
 
     def expect_nothing_to_box(self, chosen: bool) -> None:
         expect(self.root).to_have_attribute("data-nothing", "true" if chosen else "false")
@@ -132,15 +132,15 @@ class BoxEditorPage:
         self._settled()
         return count
 
-    def select(self, index: int, kind: str = "box") -> None:
+    def select(self, index: int, layer: str = "box") -> None:
         """Click the box (or proposal) on the image."""
-        self.page.mouse.click(*self._free_point(f'.bx-editor [data-kind="{kind}"][data-index="{index}"]'))
-        self.expect_selected(kind, index)
+        self.page.mouse.click(*self._free_point(f'.bx-editor [data-layer="{layer}"][data-index="{index}"]'))
+        self.expect_selected(layer, index)
 
     def move(self, index: int, dx: float, dy: float) -> None:
         """Drag box ``index`` by (dx, dy) image pixels."""
         before = self.box(index).get_attribute("data-box")
-        start = self._free_point(f'.bx-editor [data-kind="box"][data-index="{index}"]')
+        start = self._free_point(f'.bx-editor [data-layer="box"][data-index="{index}"]')
         scale = self.screen_pixels_per_image_pixel
         self._drag(start, (start[0] + dx * scale, start[1] + dy * scale))
         expect(self.box(index)).not_to_have_attribute("data-box", before)

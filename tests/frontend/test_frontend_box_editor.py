@@ -180,7 +180,7 @@ def test_proposals_are_accepted_with_one_key_and_the_submitted_answer_holds_them
 def test_a_selected_proposal_is_accepted_with_a_or_deleted_with_x(
         live_server, browser_page, labeler, box_queue_create):
     editor = _open_work_page(browser_page, live_server, box_queue_create(proposals=PROPOSALS))
-    editor.select(2, kind="proposal")
+    editor.select(2, layer="proposal")
     editor.accept_proposal()
     editor.press("Tab")
     editor.expect_selected("proposal", 0)

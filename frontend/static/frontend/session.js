@@ -162,6 +162,7 @@
     say("");
     stopLease();
     state.assignment = null;
+    if (el.draftState) el.draftState.textContent = "";
     let result;
     try {
       result = await api.post(root.dataset.claimUrl, {});

@@ -97,7 +97,7 @@
       this.boxes = [];       // [{box: [x0, y0, x1, y1], category}]
       this.proposals = [];   // unresolved: [{box, category, score}]
       this.nothing = false;  // "nothing to box" chosen
-      this.selection = null; // {kind: "box" | "proposal", index}
+      this.selection = null; // {layer: "box" | "proposal", index}
       this.current = this.defaultCategory();
       this.view = { zoom: 1, cx: this.width / 2, cy: this.height / 2 };
       this.undoStack = [];
@@ -161,10 +161,10 @@
     }
 
     validSelection(selection) {
-      if (!selection || (selection.kind !== "box" && selection.kind !== "proposal")) return null;
-      const list = selection.kind === "box" ? this.boxes : this.proposals;
+      if (!selection || (selection.layer !== "box" && selection.layer !== "proposal")) return null;
+      const list = selection.layer === "box" ? this.boxes : this.proposals;
       return Number.isInteger(selection.index) && selection.index >= 0 && selection.index < list.length
-        ? { kind: selection.kind, index: selection.index } : null;
+        ? { layer: selection.layer, index: selection.index } : null;
     }
 
     bindElements() {
@@ -377,15 +377,15 @@
     }
 
     selectedBox() {
-      return this.selection && this.selection.kind === "box" ? this.boxes[this.selection.index] : null;
+      return this.selection && this.selection.layer === "box" ? this.boxes[this.selection.index] : null;
     }
 
     selectedProposal() {
-      return this.selection && this.selection.kind === "proposal" ? this.proposals[this.selection.index] : null;
+      return this.selection && this.selection.layer === "proposal" ? this.proposals[this.selection.index] : null;
     }
 
-    select(kind, index) {
-      const next = kind ? { kind, index } : null;
+    select(layer, index) {
+      const next = layer ? { layer, index } : null;
       if (JSON.stringify(next) === JSON.stringify(this.selection)) return;
       this.selection = next;
       this.changed();
@@ -397,7 +397,7 @@
       this.change(() => {
         this.boxes.push({ box: cleaned, category: category || this.current });
         this.nothing = false;
-        this.selection = { kind: "box", index: this.boxes.length - 1 };
+        this.selection = { layer: "box", index: this.boxes.length - 1 };
       });
       return true;
     }
@@ -418,9 +418,9 @@
 
     deleteSelected() {
       if (!this.selection) return this.say(MESSAGES.selectBoxFirst);
-      const { kind, index } = this.selection;
+      const { layer, index } = this.selection;
       this.change(() => {
-        (kind === "box" ? this.boxes : this.proposals).splice(index, 1);
+        (layer === "box" ? this.boxes : this.proposals).splice(index, 1);
         this.selection = null;
       });
     }
@@ -490,7 +490,7 @@
       this.change(() => {
         this.proposals.splice(index, 1);
         this.boxes.push({ box: proposal.box.slice(), category: this.acceptedCategory(proposal, category) });
-        this.selection = { kind: "box", index: this.boxes.length - 1 };
+        this.selection = { layer: "box", index: this.boxes.length - 1 };
       });
     }
 
@@ -525,7 +525,7 @@
       this.change(() => {
         this.proposals.splice(index, 1);
         // The next proposal takes its place, so X X X walks through them.
-        this.selection = this.proposals.length ? { kind: "proposal", index: Math.min(index, this.proposals.length - 1) } : null;
+        this.selection = this.proposals.length ? { layer: "proposal", index: Math.min(index, this.proposals.length - 1) } : null;
       });
     }
 
@@ -533,7 +533,7 @@
       if (!this.proposals.length) return this.say(MESSAGES.noProposals);
       this.change(() => {
         this.proposals = [];
-        if (this.selection && this.selection.kind === "proposal") this.selection = null;
+        if (this.selection && this.selection.layer === "proposal") this.selection = null;
       });
     }
 
@@ -544,14 +544,14 @@
     }
 
     cycleSelection(step) {
-      const items = this.boxes.map((_, i) => ({ kind: "box", index: i }))
-        .concat(this.proposals.map((_, i) => ({ kind: "proposal", index: i })));
+      const items = this.boxes.map((_, i) => ({ layer: "box", index: i }))
+        .concat(this.proposals.map((_, i) => ({ layer: "proposal", index: i })));
       if (!items.length) return;
       let position = this.selection
-        ? items.findIndex((it) => it.kind === this.selection.kind && it.index === this.selection.index) : -1;
+        ? items.findIndex((it) => it.layer === this.selection.layer && it.index === this.selection.index) : -1;
       if (position < 0) position = step > 0 ? -1 : items.length;
       const next = items[(position + step + items.length) % items.length];
-      this.select(next.kind, next.index);
+      this.select(next.layer, next.index);
       this.revealSelection();
     }
 
@@ -654,16 +654,16 @@
       event.preventDefault();
       const point = this.toImage(event);
       const handle = event.target.closest("[data-handle]");
-      const item = event.target.closest("[data-kind]");
+      const item = event.target.closest("[data-layer]");
       const before = this.snapshot();
       if (handle && this.selectedBox()) {
         this.gesture = { type: "resize", handle: handle.dataset.handle, point, box: this.selectedBox().box.slice(), before,
           start };
-      } else if (item && !event.shiftKey && item.dataset.kind === "box") {
+      } else if (item && !event.shiftKey && item.dataset.layer === "box") {
         const index = Number(item.dataset.index);
         this.select("box", index);
         this.gesture = { type: "move", point, box: this.boxes[index].box.slice(), before, start };
-      } else if (item && !event.shiftKey && item.dataset.kind === "proposal") {
+      } else if (item && !event.shiftKey && item.dataset.layer === "proposal") {
         this.select("proposal", Number(item.dataset.index));
         this.gesture = { type: "none" };
       } else {
@@ -764,7 +764,7 @@
         case "delete-box": return this.deleteBox(index);
         case "accept-proposal": return this.acceptProposal(index);
         case "reject-proposal":
-          this.selection = { kind: "proposal", index };
+          this.selection = { layer: "proposal", index };
           return this.rejectSelectedProposal();
         default: return undefined;
       }
@@ -838,8 +838,8 @@
     openPicker() {
       const box = this.selectedBox();
       const proposal = this.selectedProposal();
-      const target = box ? { kind: "box", index: this.selection.index } : proposal
-        ? { kind: "proposal", index: this.selection.index } : { kind: "current" };
+      const target = box ? { layer: "box", index: this.selection.index } : proposal
+        ? { layer: "proposal", index: this.selection.index } : { layer: "current" };
       const selected = box ? box.category : proposal ? proposal.category : this.current;
       this.picker = { target, matches: [], highlight: 0, selected };
       this.el.pickerTitle.textContent = box ? "Category of box " + (this.selection.index + 1)
@@ -976,10 +976,10 @@
       if (!this.picker) return;
       const target = this.picker.target;
       this.closePicker();
-      if (target.kind === "current") {
+      if (target.layer === "current") {
         this.selection = null;
       } else {
-        this.selection = { kind: target.kind, index: target.index };
+        this.selection = { layer: target.layer, index: target.index };
       }
       this.setCategory(slug);
     }
@@ -1002,10 +1002,10 @@
       return node;
     }
 
-    say(text, kind) {
+    say(text, tone) {
       if (!this.el || !this.el.status) return;
       this.el.status.textContent = text || "";
-      this.el.status.className = "bx-status" + (text ? " " + (kind || "info") : "");
+      this.el.status.className = "bx-status" + (text ? " " + (tone || "info") : "");
     }
 
     render() {
@@ -1026,36 +1026,36 @@
       const ppx = this.pixelsPerImagePixel() || 1;
       const items = this.el.items;
       items.replaceChildren();
-      const entries = this.boxes.map((b, i) => ({ kind: "box", index: i, item: b }))
-        .concat(this.proposals.map((p, i) => ({ kind: "proposal", index: i, item: p })));
+      const entries = this.boxes.map((b, i) => ({ layer: "box", index: i, item: b }))
+        .concat(this.proposals.map((p, i) => ({ layer: "proposal", index: i, item: p })));
       // Big boxes first, so a small box inside a big one stays on top and can be clicked.
       const area = (b) => (b[2] - b[0]) * (b[3] - b[1]);
       entries.sort((a, b) => area(b.item.box) - area(a.item.box));
       for (const entry of entries) items.appendChild(this.itemNode(entry, ppx));
       this.renderHandles(ppx);
-      this.root.dataset.selected = this.selection ? this.selection.kind + "-" + this.selection.index : "";
+      this.root.dataset.selected = this.selection ? this.selection.layer + "-" + this.selection.index : "";
     }
 
-    itemNode({ kind, index, item }, ppx) {
+    itemNode({ layer, index, item }, ppx) {
       const [x0, y0, x1, y1] = item.box;
-      const selected = Boolean(this.selection && this.selection.kind === kind && this.selection.index === index);
+      const selected = Boolean(this.selection && this.selection.layer === layer && this.selection.index === index);
       const group = svg("g", {
-        class: "bx-item bx-" + kind + (selected ? " selected" : ""),
-        "data-testid": kind + "-" + index,
-        "data-kind": kind,
+        class: "bx-item bx-" + layer + (selected ? " selected" : ""),
+        "data-testid": layer + "-" + index,
+        "data-layer": layer,
         "data-index": index,
         "data-box": item.box.map(round1).join(","),
         "data-category": item.category,
       });
-      if (kind === "proposal") group.setAttribute("data-score", String(item.score));
+      if (layer === "proposal") group.setAttribute("data-score", String(item.score));
       group.style.setProperty("--bx-colour", this.colour(item.category));
       const attributes = { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
       if (selected) group.appendChild(svg("rect", Object.assign({ class: "bx-halo" }, attributes)));
       group.appendChild(svg("rect", Object.assign({ class: "bx-rect" }, attributes)));
       const font = LABEL_SCREEN_PX / ppx;
-      const number = kind === "box" ? String(index + 1) : "P" + (index + 1);
+      const number = layer === "box" ? String(index + 1) : "P" + (index + 1);
       const caption = number + " " + this.categoryName(item.category) +
-        (kind === "proposal" ? " " + Math.round(item.score * 100) + "%" : "");
+        (layer === "proposal" ? " " + Math.round(item.score * 100) + "%" : "");
       // Above the box, clear of the selection's handles; inside it when the box touches the top.
       const lift = (HANDLE_SCREEN_PX / 2 + 3) / ppx;
       const labelY = y0 - lift > font ? y0 - lift : y0 + font * 1.05;
@@ -1124,7 +1124,7 @@
     }
 
     boxRow(entry, index) {
-      const selected = Boolean(this.selection && this.selection.kind === "box" && this.selection.index === index);
+      const selected = Boolean(this.selection && this.selection.layer === "box" && this.selection.index === index);
       const row = html("li", "bx-row" + (selected ? " selected" : ""));
       row.dataset.action = "select-box";
       row.dataset.index = String(index);
@@ -1145,7 +1145,7 @@
     }
 
     proposalRow(entry, index) {
-      const selected = Boolean(this.selection && this.selection.kind === "proposal" && this.selection.index === index);
+      const selected = Boolean(this.selection && this.selection.layer === "proposal" && this.selection.index === index);
       const row = html("li", "bx-row proposal" + (selected ? " selected" : ""));
       row.dataset.action = "select-proposal";
       row.dataset.index = String(index);
