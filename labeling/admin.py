@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from frontend.forms import AdminSignInForm
 from labeling import models
+from labeling.golden.services import GOLDEN_SET_KIND_MISMATCH, queue_golden_sets_add
 from labeling.services.images import IMAGE_UPLOAD_TOO_LARGE, image_encode, image_file_write, image_upload_png
 from labeling.services.tokens import api_tokens_revoke, credentials_fingerprint
 
@@ -120,11 +121,32 @@ class GuideVersionAdmin(admin.ModelAdmin):
     list_display = ("guide", "version", "created_by", "created_at")
 
 
+class QueueAdminForm(forms.ModelForm):
+    class Meta:
+        model = models.Queue
+        fields = "__all__"
+
+    def clean(self):
+        cleaned = super().clean()
+        kind = cleaned.get("task_kind")
+        for golden_set in cleaned.get("golden_sets") or ():
+            if golden_set.task_kind != kind:
+                self.add_error("golden_sets", GOLDEN_SET_KIND_MISMATCH.format(
+                    name=golden_set.name, set_kind=golden_set.task_kind, queue=cleaned.get("name"), queue_kind=kind))
+        return cleaned
+
+
 @admin.register(models.Queue)
 class QueueAdmin(admin.ModelAdmin):
+    form = QueueAdminForm
     list_display = ("name", "task_kind", "replication", "golden_rate", "priority", "staff_labels_count", "is_active")
     list_filter = ("task_kind", "is_active")
     filter_horizontal = ("allowed_pools", "golden_sets")
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # A set linked here serves its items as golden copies at once, as through the service.
+        queue_golden_sets_add(queue=form.instance, golden_sets=form.instance.golden_sets.all())
 
 
 @admin.register(models.Task)

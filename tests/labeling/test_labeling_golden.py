@@ -160,3 +160,21 @@ def test_experts_import_and_export_golden_sets_over_http_and_labelers_cannot(mak
     client.force_authenticate(make_user(Role.LABELER))
     assert client.generic("POST", f"/api/v1/golden-sets/{golden_set.pk}/import", body,
                           content_type="application/x-ndjson").status_code == 403
+
+
+def test_a_golden_set_linked_in_the_admin_serves_its_items_at_once_and_another_kind_is_refused(make_user, client):
+    admin = make_user(Role.ADMIN)
+    admin.is_staff = admin.is_superuser = True
+    admin.save()
+    client.force_login(admin)
+    queue = queue_create(name="admin queue", task_kind="relevance", golden_rate=0.1)
+    golden_set = golden_set_create(name="linked in admin", task_kind="relevance")
+    golden_items_put(golden_set=golden_set, items=[GoldenItemInput(key="a", payload=relevance_payload(1), answer=SIMILAR)])
+    boxes = golden_set_create(name="boxes set", task_kind="bounding_boxes")
+    form = {"name": queue.name, "task_kind": "relevance", "replication": 3, "golden_rate": 0.1, "priority": 0,
+            "lease_seconds": 600, "is_active": "on", "show_preannotations": "on"}
+    refused = client.post(f"/admin/labeling/queue/{queue.pk}/change/", {**form, "golden_sets": [boxes.pk]})
+    assert refused.status_code == 200 and "holds bounding_boxes items" in refused.content.decode()
+    response = client.post(f"/admin/labeling/queue/{queue.pk}/change/", {**form, "golden_sets": [golden_set.pk]})
+    assert response.status_code == 302
+    assert Task.objects.filter(queue=queue, is_golden=True, golden_item__golden_set=golden_set).count() == 1
