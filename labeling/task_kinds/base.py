@@ -65,10 +65,11 @@ class TaskKindSpec(ABC):
 
     kind: ClassVar[str]
     label: ClassVar[str]
-    # The editor: a template fragment included in the work page and a script registering
-    # window.ShopEditors[kind] (the JS contract is in docs/TASK_KINDS.md). None: no web editor yet.
+    # The editor: a template fragment included in the work page and scripts, the last registering
+    # window.ShopEditors[kind] (the JS contract is in docs/TASK_KINDS.md). No template: no web editor yet.
     editor_template: ClassVar[str | None] = None
-    editor_script: ClassVar[str | None] = None
+    # Loaded in order before the session; the last one registers the editor.
+    editor_scripts: ClassVar[tuple[str, ...]] = ()
     editor_stylesheet: ClassVar[str | None] = None
     # What staff see of one task: every label, the consensus and the golden answer.
     review_template: ClassVar[str] = "frontend/review/generic.html"

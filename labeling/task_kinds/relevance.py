@@ -138,7 +138,7 @@ class RelevanceKind(TaskKindSpec):
     kind = "relevance"
     label = "Relevance at 5"
     editor_template = "frontend/editors/relevance.html"
-    editor_script = "frontend/editors/relevance.js"
+    editor_scripts = ("frontend/editors/relevance.js",)
     review_template = "frontend/review/relevance.html"
     golden_rule = "a label is correct when every slot has the golden grade; the score is the share of slots that do"
     default_guide_title = GUIDE_TITLE
