@@ -15,7 +15,7 @@ import pytest
 from django.conf import settings
 from PIL import Image as PILImage
 
-from evaluation.models import EvalRun, EvalRunStatus, ModelKind, ModelVersion
+from evaluation.models import BoxQueueJob, BoxQueueJobStatus, EvalRun, EvalRunStatus, ModelKind, ModelVersion
 from labeling.models import Guide, GuideVersion, Image, ImageKind, Role, SceneSet, TaskKind
 from labeling.services.images import image_store
 from labeling.services.queues import queue_create
@@ -211,4 +211,43 @@ def test_anyone_gets_swagger_ui_from_local_assets_with_nothing_blocked(watched_b
     watched_browser.visit("/api/docs/", ".swagger-ui .information-container .title")
     watched_browser.page.locator(".swagger-ui .opblock").first.wait_for()
     assert "Shop-the-look" in watched_browser.page.locator(".swagger-ui .information-container .title").inner_text()
+    watched_browser.assert_clean()
+
+
+@pytest.fixture
+def box_queue_preannotating(users, media):
+    """A box queue whose detector job is still running, so its page polls for progress."""
+    from evaluation.box_queues import box_queue_create
+    from labeling.taxonomy import taxonomy_seed
+
+    taxonomy_seed()
+    scene = image_store(data=_png((90, 120, 150), (160, 120)), kind=ImageKind.SCENE)
+    scene_set = SceneSet.objects.create(name="CSP box scenes")
+    scene_set.scenes.add(scene)
+    detector = ModelVersion.objects.create(kind=ModelKind.DETECTOR, name="frcnn-small", version_tag="V1",
+                                           checkpoint="checkpoints/detector.pt", config={"arch": "small"})
+    job = box_queue_create(name="Boxes: CSP check", scene_set=scene_set, created_by=users[Role.EXPERT],
+                           detector=detector, start_preannotation=False)
+    BoxQueueJob.objects.filter(pk=job.pk).update(status=BoxQueueJobStatus.PREANNOTATING)
+    return job
+
+
+def test_an_expert_uses_the_box_queue_review_and_golden_pages_with_nothing_blocked(
+        watched_browser, users, box_queue_preannotating, monkeypatch):
+    from evaluation import box_queues
+
+    job = box_queue_preannotating
+    watched_browser.sign_in(users[Role.EXPERT].username)
+    watched_browser.visit("/overview/box-queues/new/", "form")
+    watched_browser.visit("/overview/golden-sets/", "[data-testid=golden-sets]")
+    watched_browser.visit(f"/overview/queues/{job.queue_id}/", "[data-testid=box-job][data-status=preannotating]")
+    # box_job.js polls the API (connect-src 'self') and reloads the page once the job is ready.
+    # The hand-made detector row has no checkpoint to run: the job finishes with no proposals.
+    monkeypatch.setattr(box_queues, "_proposals", lambda *, detector, scenes: {scene.pk: [] for scene in scenes})
+    box_queues.box_queue_preannotate_scenes(job_id=job.pk,
+                                            scene_ids=list(job.scene_set.scenes.values_list("pk", flat=True)))
+    watched_browser.page.locator("[data-testid=box-job][data-status=ready]").wait_for()
+    task = job.queue.tasks.get()
+    watched_browser.visit(f"/overview/tasks/{task.pk}/", "[data-testid=box-review]")
+    watched_browser.visit(f"/overview/tasks/{task.pk}/golden/", ".bx-editor[data-image-state=loaded]")
     watched_browser.assert_clean()
