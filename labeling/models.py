@@ -408,3 +408,65 @@ class TaxonomyVersion(models.Model):
     then serve the rolled-back state. See labeling/taxonomy.py."""
 
     token = models.CharField(max_length=32)
+
+
+def _private_storage():
+    from labeling.storage import private_storage
+
+    return private_storage
+
+
+class PairImportStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class PairImport(models.Model):
+    """One import of creator-annotated pairs in the Shop The Look format (a JSON-lines file), run
+    in the background with its progress; all or nothing (labeling/imports/PAIRS.md)."""
+
+    name = models.CharField(max_length=200)
+    # The uploaded file, in private storage (never under MEDIA_ROOT).
+    file = models.FileField(upload_to="pair_imports/", blank=True, storage=_private_storage)
+    # Where the images are resolved by id: "world" (the synthetic world) or a folder under PAIR_IMAGE_ROOT.
+    image_source = models.CharField(max_length=300)
+    status = models.CharField(max_length=12, choices=PairImportStatus.choices, default=PairImportStatus.PENDING)
+    lines_total = models.PositiveIntegerField(default=0)
+    lines_done = models.PositiveIntegerField(default=0)
+    pairs_created = models.PositiveIntegerField(default=0)
+    # Refused lines: [{"line": n, "message": "..."}], at most a few hundred kept.
+    errors = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CreatorPair(models.Model):
+    """A creator's tag: a box on a scene and the product they said it is. Cleanup tasks are made
+    from these; the labelers' consensus becomes the cleaned matching pair."""
+
+    pair_import = models.ForeignKey(PairImport, null=True, blank=True, on_delete=models.SET_NULL, related_name="pairs")
+    # The ids the file used (image signatures in the public dataset): a pair's identity.
+    scene_key = models.CharField(max_length=200)
+    product_key = models.CharField(max_length=200)
+    scene = models.ForeignKey(Image, on_delete=models.PROTECT, related_name="+")
+    product_image = models.ForeignKey(Image, on_delete=models.PROTECT, related_name="+")
+    product = models.ForeignKey(Product, null=True, blank=True, on_delete=models.SET_NULL, related_name="creator_pairs")
+    # The creator's box: normalised as in the file, and in scene pixels.
+    box_normalized = models.JSONField()
+    box = models.JSONField(help_text="[x0, y0, x1, y1] in scene pixels")
+    # The creator's category (a taxonomy slug), from the category file or the catalogue product.
+    category = models.CharField(max_length=60, blank=True)
+    # Synthetic pairs only: the noise the world put in and the true answer (staff only, never in a payload).
+    truth = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scene_key", "product_key"], name="creator_pair_unique")]
