@@ -37,6 +37,7 @@ ATTRIBUTE_MISSING = "Attribute '{name}' applies to '{category}' and needs a valu
 ATTRIBUTE_NOT_APPLICABLE = "Attribute '{name}' does not apply to '{category}'."
 ATTRIBUTE_VALUE_UNKNOWN = "'{value}' is not a value of attribute '{name}'; choose one of: {allowed}."
 FLAG_NOT_BOOLEAN = "'{key}' must be true or false."
+MATCH_VERDICT_UNKNOWN = "'match' is '{value}', which is not one of: {allowed}."
 
 
 class AnswerSchemaError(ValueError):
@@ -103,44 +104,6 @@ def _clean_flag(answer: dict, key: str) -> bool:
     if not isinstance(answer[key], bool):
         raise AnswerSchemaError(FLAG_NOT_BOOLEAN.format(key=key))
     return answer[key]
-
-
-def attributes_answer_clean(*, payload: dict, answer) -> dict:
-    answer = _require_object(answer)
-    _require_keys(answer, ("attributes",))
-    values = answer["attributes"]
-    if not isinstance(values, dict):
-        raise AnswerSchemaError(ATTRIBUTES_NOT_OBJECT)
-    category = payload.get("category")
-    snapshot = taxonomy.taxonomy_snapshot()
-    if not isinstance(category, str) or category not in snapshot.categories:
-        raise AnswerSchemaError(ATTRIBUTES_NO_CATEGORY)
-    applicable = snapshot.attributes_for(category)
-    applicable_names = {a.name for a in applicable}
-    for name in values:
-        if name not in applicable_names:
-            raise AnswerSchemaError(ATTRIBUTE_NOT_APPLICABLE.format(name=name, category=category))
-    cleaned = {}
-    for attribute in applicable:
-        if attribute.name not in values:
-            raise AnswerSchemaError(ATTRIBUTE_MISSING.format(name=attribute.name, category=category))
-        value = values[attribute.name]
-        if value not in attribute.values:
-            raise AnswerSchemaError(ATTRIBUTE_VALUE_UNKNOWN.format(  # values edited in the admin may be any JSON
-                value=value, name=attribute.name, allowed=", ".join(str(v) for v in attribute.values)))
-        cleaned[attribute.name] = value
-    return {"attributes": cleaned}
-
-
-def matching_pair_answer_clean(*, payload: dict, answer) -> dict:
-    answer = _require_object(answer)
-    _require_keys(answer, ("box", "category", "is_match", "is_spam"))
-    return {
-        "box": _clean_box(answer["box"], where="'box'", image_size=_image_size(payload.get("scene"))),
-        "category": _clean_category(answer["category"], where="'category'"),
-        "is_match": _clean_flag(answer, "is_match"),
-        "is_spam": _clean_flag(answer, "is_spam"),
-    }
 
 
 def answer_clean(*, kind: str, payload: dict, answer) -> dict:

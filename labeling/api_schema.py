@@ -20,6 +20,8 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from rest_framework import serializers
 from rest_framework.utils import html
 
+from labeling.task_kinds.attributes import CANT_TELL
+from labeling.task_kinds.matching import MATCH_VERDICTS
 from labeling.task_kinds.relevance import GRADES as RELEVANCE_GRADES
 from labeling.pagination import PAGE_NOT_A_NUMBER, PAGE_PAST_THE_END
 from labeling.parsers import BoundedJSONField
@@ -132,17 +134,19 @@ ANSWER_SCHEMA = {
          "properties": {"attributes": {
              "type": "object", "additionalProperties": False,
              "description": "A value for every attribute of the task's category, and no others.",
-             "properties": {a.name: {"type": "string", "enum": list(a.values)} for a in taxonomy.attributes()}}}},
+             "properties": {a.name: {"type": "string", "enum": [*a.values, CANT_TELL]} for a in taxonomy.attributes()}}}},
         {"title": "matching_pair", "type": "object", "additionalProperties": False,
-         "required": ["box", "category", "is_match", "is_spam"],
-         "properties": {"box": _BOX, "category": _CATEGORY, "is_match": {"type": "boolean"},
+         "required": ["box", "category", "match", "is_spam"],
+         "properties": {"box": _BOX, "category": _CATEGORY,
+                        "match": {"type": "string", "enum": list(MATCH_VERDICTS),
+                                  "description": "The product is the same item, a similar item, or not a match."},
                         "is_spam": {"type": "boolean"}}},
     ],
 }
 ANSWER_RULES = (
     "The answer must have the shape of the task's kind. Beyond its shape: a relevance answer holds exactly "
     "one grade per candidate of the task; boxes lie inside the task's image; an attributes answer gives a "
-    "value for every attribute of the task's category and for no other. An answer that breaks one of these "
+    "value (or `cant_tell`) for every attribute of the task's category and for no other. An answer that breaks one of these "
     "rules is refused with 400 and the code `answer_invalid`."
 )
 

@@ -1,85 +1,137 @@
-"""Matching-pair cleanup: a creator's (scene, box, product) pair; the labeler fixes the box and the
-category, says whether the product matches and flags spam. Reuses the box geometry of ``boxes``.
-The web editor comes with issue 8's matching work; the answer schema, consensus, golden comparison
-and quality rows are complete here.
+"""Matching-pair cleanup: a creator's (scene, box, product) tag; the labeler fixes the box and the
+category, says whether the product is the boxed item (the same item, a similar item, or not a
+match) and flags spam. Reuses the box geometry of ``boxes`` (and the browser reuses its canvas).
 
-Payload: ``{"scene": {"url", "width", "height"}, "box", "category", "product": {...}}``.
-Answer: ``{"box": [x0, y0, x1, y1], "category": slug, "is_match": bool, "is_spam": bool}``.
+Payload: ``{"pair_id", "scene": {"url", "width", "height"}, "box", "category", "product": {"id"?,
+"image_url", "category"?}}``; ``box`` is the creator's, in scene pixels.
+Answer: ``{"box": [x0, y0, x1, y1], "category": slug, "match": "same" | "similar" | "not_match",
+"is_spam": bool}``.
 """
 from __future__ import annotations
 
 from collections import Counter
 
-from labeling.answer_schemas import matching_pair_answer_clean
-from labeling.task_kinds.base import Consensus, GoldenComparison, QualityRow, TaskKindSpec, require_keys
-from labeling.task_kinds.boxes import DEFAULT_IOU_THRESHOLD, _median_box, box_iou
+from labeling import taxonomy
+from labeling.answer_schemas import (MATCH_VERDICT_UNKNOWN, AnswerSchemaError, _clean_box, _clean_category,
+                                     _clean_flag, _image_size, require_answer_keys, require_object)
+from labeling.task_kinds.base import (Consensus, GoldenComparison, PayloadSchemaError, QualityRow, TaskKindSpec,
+                                      require_keys)
+from labeling.task_kinds.boxes import DEFAULT_IOU_THRESHOLD, box_iou, boxes_cluster
+
+# Best to worst: a tie in the vote goes to the later verdict, so a cleaned dataset never keeps a
+# pair the labelers could not agree was the same item.
+MATCH_VERDICTS: tuple[str, ...] = ("same", "similar", "not_match")
+MATCH_LABELS = {"same": "Same item", "similar": "Similar item", "not_match": "Not a match"}
+FIELDS = ("box", "category", "match", "is_spam")
+PAYLOAD_SCENE_INVALID = "'scene' must be an object with the scene's 'url', 'width' and 'height' in pixels."
+PAYLOAD_PRODUCT_INVALID = "'product' must be an object with the product's 'image_url'."
 
 GUIDE_TITLE = "Matching-pair cleanup: checking creators' product tags"
 GUIDE_BODY = """\
 # Matching-pair cleanup
 
-A creator tagged a product in a scene. Fix the box so it is tight around the tagged item, fix the
-category if it is wrong, then say whether the product shown **is** the item in the scene (the same
-product, not merely a similar one). Flag **spam** when the tag is an advert, a watermark or unrelated
-to the scene; spam pairs never become training data.
+A creator tagged a product in a scene: a box on the scene and the product they say it is.
+
+1. **Fix the box** so it is tight around the tagged item (drag it, or its corners).
+2. **Fix the category** if it is wrong.
+3. **Match**: is the product shown the boxed item?
+   - *Same item*: the same product (same colour, pattern, shape and details).
+   - *Similar item*: the same kind of product, close but not the same one.
+   - *Not a match*: anything else.
+4. **Spam**: flag the pair when the tag is an advert, a watermark, or unrelated to the scene (a box on
+   the background, a product that has nothing to do with the photo). Spam pairs never become training
+   data, whatever the other answers say.
 """
 
 
-def _flag_vote(flags: list[bool], *, tie: bool) -> bool:
-    """Majority of booleans; a tie goes to the conservative side for training data: not a match,
-    and spam (a pair kept out of the training set costs less than a wrong pair in it)."""
-    yes = sum(flags)
-    if yes * 2 == len(flags):
-        return tie
-    return yes * 2 > len(flags)
+def verdict_vote(verdicts: list[str]) -> str:
+    counts = Counter(verdicts)
+    order = {verdict: position for position, verdict in enumerate(MATCH_VERDICTS)}
+    return max(counts, key=lambda verdict: (counts[verdict], order.get(verdict, len(order))))
+
+
+def spam_vote(flags: list[bool]) -> bool:
+    """Spam when a majority says so, and on a tie (a pair kept out costs less than a wrong one in)."""
+    return sum(flags) * 2 >= len(flags)
 
 
 class MatchingPairKind(TaskKindSpec):
     kind = "matching_pair"
     label = "Matching-pair cleanup"
-    golden_rule = "a label is correct when the box (IoU ≥ 0.5), the category and both flags match; the score is the share of the four that do"
+    golden_rule = ("a label is correct when the box (IoU ≥ 0.5), the category, the match verdict and the spam flag "
+                   "all match; the score is the share of the four that do")
     default_guide_title = GUIDE_TITLE
     default_guide_body = GUIDE_BODY
 
     def payload_clean(self, payload) -> dict:
         payload = super().payload_clean(payload)
         require_keys(payload, ("scene", "box", "category", "product"))
+        if not isinstance(payload["scene"], dict) or _image_size(payload["scene"]) is None \
+                or not isinstance(payload["scene"].get("url"), str):
+            raise PayloadSchemaError(PAYLOAD_SCENE_INVALID)
+        if not isinstance(payload["product"], dict) or not isinstance(payload["product"].get("image_url"), str):
+            raise PayloadSchemaError(PAYLOAD_PRODUCT_INVALID)
+        _clean_box(payload["box"], where="The creator's box", image_size=None)
         return payload
 
     def answer_clean(self, *, payload: dict, answer) -> dict:
-        return matching_pair_answer_clean(payload=payload, answer=answer)
+        answer = require_object(answer)
+        require_answer_keys(answer, FIELDS)
+        if not isinstance(answer["match"], str) or answer["match"] not in MATCH_VERDICTS:
+            raise AnswerSchemaError(MATCH_VERDICT_UNKNOWN.format(value=answer["match"],
+                                                                 allowed=", ".join(MATCH_VERDICTS)))
+        return {
+            "box": _clean_box(answer["box"], where="'box'", image_size=_image_size(payload.get("scene"))),
+            "category": _clean_category(answer["category"], where="'category'"),
+            "match": answer["match"],
+            "is_spam": _clean_flag(answer, "is_spam"),
+        }
+
+    def editor_context(self) -> dict:
+        choices = taxonomy.category_choices()
+        return {"categories": choices, "match_verdicts": [{"value": v, "label": MATCH_LABELS[v]} for v in MATCH_VERDICTS]}
 
     def consensus(self, *, payload: dict, answers: list[dict]) -> Consensus:
-        """Median box, majority category (ties alphabetical), majority flags (ties: no match, spam);
-        agreement is the mean of the shares agreeing on the category, each flag, and the box (IoU
-        >= 0.5 with the median box)."""
+        """The box as for box tasks (the labelers' boxes clustered by IoU; the consensus box is the
+        median of the largest cluster), the category and the verdict by majority (category ties
+        alphabetical, verdict ties to the worse verdict), spam when at least half say so. Each field's
+        agreement is in ``details["field_agreement"]``; the item's agreement is their mean."""
         if not answers:
             return Consensus(None, None, 0)
         n = len(answers)
-        box = _median_box([answer["box"] for answer in answers])
+        clusters = boxes_cluster([(index, [{"box": answer["box"], "category": answer["category"]}])
+                                  for index, answer in enumerate(answers)])
+        largest = max(clusters, key=lambda cluster: len(cluster.members))
         counts = Counter(answer["category"] for answer in answers)
         category = min(counts, key=lambda slug: (-counts[slug], slug))
-        is_match = _flag_vote([answer["is_match"] for answer in answers], tie=False)
-        is_spam = _flag_vote([answer["is_spam"] for answer in answers], tie=True)
-        shares = [
-            sum(box_iou(answer["box"], box) >= DEFAULT_IOU_THRESHOLD for answer in answers) / n,
-            counts[category] / n,
-            sum(answer["is_match"] == is_match for answer in answers) / n,
-            sum(answer["is_spam"] == is_spam for answer in answers) / n,
-        ]
-        return Consensus({"box": [round(v, 1) for v in box], "category": category, "is_match": is_match,
-                          "is_spam": is_spam}, sum(shares) / len(shares), n)
+        verdict = verdict_vote([answer["match"] for answer in answers])
+        is_spam = spam_vote([answer["is_spam"] for answer in answers])
+        field_agreement = {
+            "box": len(largest.members) / n,
+            "category": counts[category] / n,
+            "match": sum(answer["match"] == verdict for answer in answers) / n,
+            "is_spam": sum(answer["is_spam"] == is_spam for answer in answers) / n,
+        }
+        consensus = {"box": [round(v, 1) for v in largest.box], "category": category, "match": verdict,
+                     "is_spam": is_spam}
+        return Consensus(consensus, sum(field_agreement.values()) / len(field_agreement), n,
+                         {"field_agreement": field_agreement})
 
     def golden_compare(self, *, payload: dict, answer: dict, golden: dict,
                        iou_threshold: float = DEFAULT_IOU_THRESHOLD, **options) -> GoldenComparison:
-        parts = {
+        """Per field (``details["fields"]``): the box at IoU >= 0.5, the rest equal."""
+        fields = {
             "box": box_iou(answer["box"], golden["box"]) >= iou_threshold,
             "category": answer["category"] == golden["category"],
-            "is_match": answer["is_match"] == golden["is_match"],
+            "match": answer["match"] == golden["match"],
             "is_spam": answer["is_spam"] == golden["is_spam"],
         }
-        return GoldenComparison(all(parts.values()), sum(parts.values()) / len(parts), {"parts": parts})
+        return GoldenComparison(all(fields.values()), sum(fields.values()) / len(fields), {"fields": fields})
 
     def quality_rows(self, *, payload: dict, labels: list[tuple[int, dict]]) -> list[QualityRow]:
-        return [QualityRow(labeler_id, unit, answer[unit])
-                for labeler_id, answer in labels for unit in ("category", "is_match", "is_spam")]
+        """Nominal fields as they are; the box as whether it pairs with the creator's box (IoU >= 0.5)."""
+        rows = []
+        for labeler_id, answer in labels:
+            rows.append(QualityRow(labeler_id, "box", box_iou(answer["box"], payload["box"]) >= DEFAULT_IOU_THRESHOLD))
+            rows.extend(QualityRow(labeler_id, unit, answer[unit]) for unit in ("category", "match", "is_spam"))
+        return rows

@@ -17,6 +17,7 @@ from labeling.answer_schemas import (
     BOX_OUTSIDE_IMAGE,
     CATEGORY_UNKNOWN,
     FLAG_NOT_BOOLEAN,
+    MATCH_VERDICT_UNKNOWN,
     GRADE_UNKNOWN,
     GRADES_NOT_LIST,
     GRADES_WRONG_COUNT,
@@ -24,6 +25,7 @@ from labeling.answer_schemas import (
     AnswerSchemaError,
     answer_clean,
 )
+from labeling.task_kinds.attributes import CANT_TELL
 from labeling.task_kinds.relevance import GRADES as RELEVANCE_GRADES
 from models_runtime import taxonomy
 from tests.labeling.conftest import relevance_payload
@@ -32,7 +34,7 @@ pytestmark = pytest.mark.django_db  # categories and attributes are checked agai
 
 SCENE = {"image": {"url": "/media/scene.jpg", "width": 640, "height": 480}}
 PAIR = {"scene": {"url": "/media/scene.jpg", "width": 640, "height": 480}, "box": [1, 2, 3, 4],
-        "category": "tops", "product": {"id": "p1"}}
+        "category": "tops", "product": {"id": "p1", "image_url": "/media/product.jpg"}}
 
 
 def refusal(kind, payload, answer) -> str:
@@ -91,7 +93,7 @@ def test_attributes_needs_one_allowed_value_per_attribute_of_the_category():
     assert refusal("attributes", {"category": category}, {"attributes": missing}) == ATTRIBUTE_MISSING.format(name="dress_style", category=category)
     wrong = dict(values, color="beige")
     assert refusal("attributes", {"category": category}, {"attributes": wrong}) == ATTRIBUTE_VALUE_UNKNOWN.format(
-        value="beige", name="color", allowed=", ".join(taxonomy.ATTRIBUTES["color"].values))
+        value="beige", name="color", allowed=", ".join([*taxonomy.ATTRIBUTES["color"].values, CANT_TELL]))
 
 
 def test_attributes_refuses_an_attribute_that_does_not_apply_and_an_unknown_category():
@@ -101,24 +103,26 @@ def test_attributes_refuses_an_attribute_that_does_not_apply_and_an_unknown_cate
     assert refusal("attributes", {}, {"attributes": {}}) == ATTRIBUTES_NO_CATEGORY
 
 
-def test_matching_pair_accepts_a_fixed_box_category_and_flags():
-    answer = {"box": [5, 5, 100, 200], "category": "tops", "is_match": True, "is_spam": False}
+def test_matching_pair_accepts_a_fixed_box_category_verdict_and_spam_flag():
+    answer = {"box": [5, 5, 100, 200], "category": "tops", "match": "similar", "is_spam": False}
     assert answer_clean(kind="matching_pair", payload=PAIR, answer=answer) == {
-        "box": [5.0, 5.0, 100.0, 200.0], "category": "tops", "is_match": True, "is_spam": False}
+        "box": [5.0, 5.0, 100.0, 200.0], "category": "tops", "match": "similar", "is_spam": False}
 
 
 @pytest.mark.parametrize("change,message", [
-    ({"is_match": "yes"}, FLAG_NOT_BOOLEAN.format(key="is_match")),
+    ({"match": "yes"}, MATCH_VERDICT_UNKNOWN.format(value="yes", allowed="same, similar, not_match")),
+    ({"match": ["same"]}, MATCH_VERDICT_UNKNOWN.format(value=["same"], allowed="same, similar, not_match")),
+    ({"is_spam": "no"}, FLAG_NOT_BOOLEAN.format(key="is_spam")),
     ({"box": [0, 0, 700, 10]}, BOX_OUTSIDE_IMAGE.format(where="'box'", width=640, height=480)),
     ({"category": "hats"}, CATEGORY_UNKNOWN.format(where="'category'", category="hats")),
 ])
 def test_matching_pair_refusals_carry_the_exact_message(change, message):
-    answer = {"box": [5, 5, 100, 200], "category": "tops", "is_match": True, "is_spam": False} | change
+    answer = {"box": [5, 5, 100, 200], "category": "tops", "match": "same", "is_spam": False} | change
     assert refusal("matching_pair", PAIR, answer) == message
 
 
 def test_matching_pair_needs_every_key():
-    assert refusal("matching_pair", PAIR, {"box": [1, 2, 3, 4], "category": "tops", "is_match": True}) == \
+    assert refusal("matching_pair", PAIR, {"box": [1, 2, 3, 4], "category": "tops", "match": "same"}) == \
         ANSWER_MISSING_KEY.format(key="is_spam")
 
 

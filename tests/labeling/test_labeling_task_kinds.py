@@ -75,14 +75,14 @@ def test_relevance_quality_rows_are_one_per_labeler_and_slot():
     assert [(row.labeler_id, row.unit, row.value) for row in rows] == [(7, "slot:1", GRADES[0]), (7, "slot:2", GRADES[1])]
 
 
-def test_attribute_and_matching_consensus_vote_per_field():
+def test_attribute_and_matching_consensus_vote_per_field(db):
     attributes = task_kind_spec("attributes").consensus(payload={}, answers=[
         {"attributes": {"color": "red", "pattern": "solid"}}, {"attributes": {"color": "red", "pattern": "dotted"}},
         {"attributes": {"color": "blue", "pattern": "dotted"}}])
     assert attributes.answer == {"attributes": {"color": "red", "pattern": "dotted"}}
     assert attributes.agreement == pytest.approx(2 / 3)
     matching = task_kind_spec("matching_pair").consensus(payload={}, answers=[
-        {"box": [0, 0, 10, 10], "category": "tops", "is_match": True, "is_spam": False},
-        {"box": [0, 0, 10, 12], "category": "tops", "is_match": False, "is_spam": True}])
-    # Flag ties go to the conservative side: not a match, spam.
-    assert matching.answer["is_match"] is False and matching.answer["is_spam"] is True
+        {"box": [0, 0, 10, 10], "category": "tops", "match": "same", "is_spam": False},
+        {"box": [0, 0, 10, 12], "category": "tops", "match": "similar", "is_spam": True}])
+    # Ties go to the conservative side: the worse verdict, spam.
+    assert matching.answer["match"] == "similar" and matching.answer["is_spam"] is True
