@@ -1,4 +1,4 @@
-"""Forms of the engineer pages; they parse input only, the service decides the rest."""
+"""Forms of the staff pages; they parse input only, the service decides the rest."""
 from __future__ import annotations
 
 from django import forms
@@ -10,8 +10,11 @@ from evaluation.box_queues import MAX_REPLICATION as BOX_MAX_REPLICATION
 from evaluation.models import EvalRun, ModelKind, ModelVersion
 from evaluation.selectors import scene_set_list
 from evaluation.services import MAX_REPLICATION
-from labeling.models import GoldenSet, TaskKind
+from labeling.models import Attribute, Category, GoldenSet, PairImport, PairImportStatus, Queue, TaskKind
 from labeling.services.signin import SignInFailed, SignInThrottled, signin_attempt, signin_client_address
+
+
+ATTRIBUTE_QUEUE_ONE_SOURCE = "Choose either a box queue or a pair import as the source of the crops."
 
 
 class ThrottledSignInMixin:
@@ -94,3 +97,45 @@ class BoxQueueForm(forms.Form):
     golden_sets = forms.ModelMultipleChoiceField(
         queryset=GoldenSet.objects.filter(task_kind=TaskKind.BOUNDING_BOXES).order_by("name"), required=False,
         widget=forms.CheckboxSelectMultiple, help_text="Golden box sets this queue draws its golden items from.")
+
+
+class AttributeValueForm(forms.Form):
+    attribute = forms.ModelChoiceField(queryset=Attribute.objects.order_by("pk"), widget=forms.HiddenInput)
+    value = forms.CharField(max_length=60, help_text="lower-case letters, digits and underscores, e.g. teal")
+
+
+class AttributeForm(forms.Form):
+    name = forms.CharField(max_length=60, help_text="lower-case letters, digits and underscores, e.g. neckline")
+    label = forms.CharField(max_length=120, help_text="what labelers read, e.g. Neckline")
+    values = forms.CharField(max_length=2000, help_text="comma-separated, e.g. crew, v_neck, collar")
+    categories = forms.ModelMultipleChoiceField(
+        queryset=Category.objects.filter(children__isnull=True).order_by("path"), widget=forms.CheckboxSelectMultiple)
+
+    def clean_values(self):
+        return [value.strip() for value in self.cleaned_data["values"].split(",")]
+
+
+class AttributeQueueForm(forms.Form):
+    """Crops from a box queue (its consensus boxes or its detector's proposals) or a pair import."""
+
+    name = forms.CharField(max_length=200)
+    box_queue = forms.ModelChoiceField(queryset=Queue.objects.filter(task_kind=TaskKind.BOUNDING_BOXES)
+                                       .order_by("-created_at"), required=False, empty_label="(none)",
+                                       help_text="Take the crops from this box queue.")
+    box_source = forms.ChoiceField(choices=[("consensus", "its labelers' consensus boxes"),
+                                            ("proposals", "its detector's proposals (score at least 0.5)")],
+                                   initial="consensus", required=False)
+    pair_import = forms.ModelChoiceField(queryset=PairImport.objects.filter(status=PairImportStatus.DONE)
+                                         .order_by("-created_at"), required=False, empty_label="(none)",
+                                         help_text="Or take the creators' boxes of these imported pairs.")
+    replication = forms.IntegerField(min_value=1, max_value=BOX_MAX_REPLICATION, initial=3)
+    golden_rate = forms.FloatField(min_value=0.0, max_value=1.0, initial=0.0)
+    golden_sets = forms.ModelMultipleChoiceField(
+        queryset=GoldenSet.objects.filter(task_kind=TaskKind.ATTRIBUTES).order_by("name"), required=False,
+        widget=forms.CheckboxSelectMultiple)
+
+    def clean(self):
+        cleaned = super().clean()
+        if bool(cleaned.get("box_queue")) == bool(cleaned.get("pair_import")):
+            raise forms.ValidationError(ATTRIBUTE_QUEUE_ONE_SOURCE)
+        return cleaned

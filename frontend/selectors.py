@@ -13,7 +13,7 @@ from django.utils import timezone
 from evaluation.models import BoxQueueJob, ModelVersion
 from evaluation.selectors import model_version_list
 from labeling.golden.selectors import golden_item_for_task
-from labeling.models import GoldenItem, Guide, GuideVersion, Label, Queue, Task, User
+from labeling.models import Attribute, GoldenItem, Guide, GuideVersion, Label, Queue, Task, User
 
 
 @dataclass(frozen=True)
@@ -99,3 +99,8 @@ def task_review(*, task_id: int) -> TaskReview | None:
               Label.objects.filter(task=task).order_by("labeler_id").values_list("labeler__username", "is_staff_label",
                                                                                "answer")]
     return TaskReview(task, labels, golden_item_for_task(task=task))
+
+
+def attribute_rows() -> QuerySet[Attribute]:
+    """The attribute schema with each attribute's categories, in schema order (two queries)."""
+    return Attribute.objects.prefetch_related("categories").order_by("pk")

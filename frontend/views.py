@@ -15,20 +15,25 @@ from django.urls import reverse
 from evaluation import selectors as evaluation_selectors
 from evaluation.models import EvalRun
 from evaluation.services import EvalRunError, eval_run_create
+from evaluation.attribute_queues import (AttributeQueueError, attribute_queue_create, crops_from_box_queue,
+                                         crops_from_pairs)
 from evaluation.box_queues import BoxQueueError, box_queue_create
 from labeling.golden import selectors as golden_selectors
 from labeling.models import Queue, Role
 from labeling.task_kinds import task_kind_spec
 from labeling.permissions import role_required, user_has_role
+from labeling.services.attribute_schema import AttributeSchemaError, attribute_create, attribute_value_add
 from labeling.selectors import queues_open_to
 from labeling.services.queue_engine import QueueEngineError, queue_check_open
 
 from frontend import selectors
-from frontend.forms import BoxQueueForm, EvalRunForm, SignInForm
+from frontend.forms import (AttributeForm, AttributeQueueForm, AttributeValueForm, BoxQueueForm, EvalRunForm,
+                            SignInForm)
 
 API_PREFIX = "/api/v1"
 NO_WEB_EDITOR = "There is no web editor for {kind} tasks yet; label this queue through the API."
 TASKS_PER_PAGE = 50
+ATTRIBUTE_SCHEMA_EXPERTS_ONLY = "Only experts and admins change the attribute schema."
 
 
 class SignInView(LoginView):
@@ -197,6 +202,63 @@ def box_queue_new(request):
             messages.success(request, f"Queue “{job.queue.name}” created with {job.scenes_total} scenes.{started}")
             return redirect("frontend:queue-detail", queue_id=job.queue_id)
     return render(request, "frontend/box_queue_new.html", {"nav_section": "overview", "form": form})
+
+
+@role_required(Role.EXPERT, Role.ENGINEER)
+def attribute_queue_new(request):
+    form = AttributeQueueForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            if data["box_queue"] is not None:
+                crops = crops_from_box_queue(queue=data["box_queue"], source=data["box_source"] or "consensus")
+            else:
+                crops = crops_from_pairs(pairs=data["pair_import"].pairs.select_related("scene"))
+            queue = attribute_queue_create(name=data["name"], crops=crops, created_by=request.user,
+                                           replication=data["replication"], golden_rate=data["golden_rate"],
+                                           golden_sets=data["golden_sets"])
+        except AttributeQueueError as refusal:
+            form.add_error(refusal.field if refusal.field in form.fields else None, str(refusal))
+        else:
+            messages.success(request, f"Queue “{queue.name}” created with {len(crops)} crops.")
+            return redirect("frontend:queue-detail", queue_id=queue.pk)
+    return render(request, "frontend/attribute_queue_new.html", {"nav_section": "overview", "form": form})
+
+
+@role_required(Role.EXPERT, Role.ENGINEER)
+def attribute_schema(request):
+    """The attribute schema as validation reads it; experts (and admins) add values and attributes."""
+    can_edit = user_has_role(request.user, Role.EXPERT)
+    value_form, attribute_form = AttributeValueForm(prefix="value"), AttributeForm(prefix="attribute")
+    if request.method == "POST":
+        if not can_edit:
+            raise PermissionDenied(ATTRIBUTE_SCHEMA_EXPERTS_ONLY)
+        adding_value = "value-attribute" in request.POST
+        form = AttributeValueForm(request.POST, prefix="value") if adding_value else AttributeForm(
+            request.POST, prefix="attribute")
+        if form.is_valid():
+            try:
+                if adding_value:
+                    attribute = attribute_value_add(**form.cleaned_data)
+                    messages.success(request, f"“{form.cleaned_data['value']}” added to {attribute.label}.")
+                else:
+                    attribute = attribute_create(**form.cleaned_data)
+                    messages.success(request, f"Attribute “{attribute.label}” added.")
+            except AttributeSchemaError as refusal:
+                form.add_error(refusal.field if refusal.field in form.fields else None, str(refusal))
+            else:
+                return redirect("frontend:attribute-schema")
+        if adding_value:
+            value_form = form
+        else:
+            attribute_form = form
+    return render(request, "frontend/attribute_schema.html", {
+        "nav_section": "overview",
+        "attributes": selectors.attribute_rows(),
+        "can_edit": can_edit,
+        "value_form": value_form,
+        "attribute_form": attribute_form,
+    })
 
 
 @role_required(Role.EXPERT, Role.ENGINEER)
