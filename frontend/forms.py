@@ -139,3 +139,15 @@ class AttributeQueueForm(forms.Form):
         if bool(cleaned.get("box_queue")) == bool(cleaned.get("pair_import")):
             raise forms.ValidationError(ATTRIBUTE_QUEUE_ONE_SOURCE)
         return cleaned
+
+
+class CleanupQueueForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    pair_import = forms.ModelChoiceField(queryset=PairImport.objects.filter(status=PairImportStatus.DONE)
+                                         .order_by("-created_at"), empty_label=None,
+                                         help_text="The imported creator pairs to clean.")
+    replication = forms.IntegerField(min_value=1, max_value=BOX_MAX_REPLICATION, initial=3)
+    golden_rate = forms.FloatField(min_value=0.0, max_value=1.0, initial=0.0)
+    golden_sets = forms.ModelMultipleChoiceField(
+        queryset=GoldenSet.objects.filter(task_kind=TaskKind.MATCHING_PAIR).order_by("name"), required=False,
+        widget=forms.CheckboxSelectMultiple)

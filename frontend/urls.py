@@ -20,6 +20,7 @@ urlpatterns = [
     path("overview/golden-sets/", views.golden_set_list, name="golden-set-list"),
     path("overview/attribute-queues/new/", views.attribute_queue_new, name="attribute-queue-new"),
     path("overview/attributes/", views.attribute_schema, name="attribute-schema"),
+    path("overview/cleanup-queues/new/", views.cleanup_queue_new, name="cleanup-queue-new"),
     path("runs/", views.eval_run_list, name="eval-run-list"),
     path("runs/new/", views.eval_run_new, name="eval-run-new"),
     path("runs/<int:run_id>/", views.eval_run_detail, name="eval-run-detail"),

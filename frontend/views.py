@@ -18,6 +18,7 @@ from evaluation.services import EvalRunError, eval_run_create
 from evaluation.attribute_queues import (AttributeQueueError, attribute_queue_create, crops_from_box_queue,
                                          crops_from_pairs)
 from evaluation.box_queues import BoxQueueError, box_queue_create
+from evaluation.cleanup_queues import CleanupQueueError, cleanup_queue_create
 from labeling.golden import selectors as golden_selectors
 from labeling.models import Queue, Role
 from labeling.task_kinds import task_kind_spec
@@ -27,8 +28,8 @@ from labeling.selectors import queues_open_to
 from labeling.services.queue_engine import QueueEngineError, queue_check_open
 
 from frontend import selectors
-from frontend.forms import (AttributeForm, AttributeQueueForm, AttributeValueForm, BoxQueueForm, EvalRunForm,
-                            SignInForm)
+from frontend.forms import (AttributeForm, AttributeQueueForm, AttributeValueForm, BoxQueueForm, CleanupQueueForm,
+                            EvalRunForm, SignInForm)
 
 API_PREFIX = "/api/v1"
 NO_WEB_EDITOR = "There is no web editor for {kind} tasks yet; label this queue through the API."
@@ -223,6 +224,23 @@ def attribute_queue_new(request):
             messages.success(request, f"Queue “{queue.name}” created with {len(crops)} crops.")
             return redirect("frontend:queue-detail", queue_id=queue.pk)
     return render(request, "frontend/attribute_queue_new.html", {"nav_section": "overview", "form": form})
+
+
+@role_required(Role.EXPERT, Role.ENGINEER)
+def cleanup_queue_new(request):
+    form = CleanupQueueForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            queue = cleanup_queue_create(name=data["name"], pairs=data["pair_import"].pairs.all(),
+                                         created_by=request.user, replication=data["replication"],
+                                         golden_rate=data["golden_rate"], golden_sets=data["golden_sets"])
+        except CleanupQueueError as refusal:
+            form.add_error(refusal.field if refusal.field in form.fields else None, str(refusal))
+        else:
+            messages.success(request, f"Queue “{queue.name}” created with {queue.tasks.count()} pairs.")
+            return redirect("frontend:queue-detail", queue_id=queue.pk)
+    return render(request, "frontend/cleanup_queue_new.html", {"nav_section": "overview", "form": form})
 
 
 @role_required(Role.EXPERT, Role.ENGINEER)

@@ -82,3 +82,23 @@ def test_staff_create_an_attribute_queue_from_a_box_queues_consensus(signed_in, 
     queue = Queue.objects.get(name="Tops attributes")
     assert response.status_code == 302 and queue.task_kind == TaskKind.ATTRIBUTES
     assert Task.objects.get(queue=queue).payload["category"] == "tops"
+
+
+def test_staff_create_a_cleanup_queue_from_a_finished_pair_import(signed_in, expert, settings, tmp_path):
+    from labeling.models import CreatorPair, PairImport, PairImportStatus
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    images = []
+    for colour in ((200, 40, 40), (40, 40, 200)):
+        buffer = io.BytesIO()
+        PILImage.new("RGB", (120, 100), colour).save(buffer, format="PNG")
+        images.append(image_store(data=buffer.getvalue(), kind=ImageKind.SCENE))
+    pair_import = PairImport.objects.create(name="creators", image_source="world", status=PairImportStatus.DONE)
+    CreatorPair.objects.create(pair_import=pair_import, scene_key="s", product_key="p", scene=images[0],
+                               product_image=images[1], box_normalized=[0.1, 0.1, 0.5, 0.5],
+                               box=[12.0, 10.0, 60.0, 50.0], category="tops")
+    response = signed_in(expert).post(reverse("frontend:cleanup-queue-new"), {
+        "name": "Clean the creators' pairs", "pair_import": pair_import.pk, "replication": 3, "golden_rate": 0})
+    queue = Queue.objects.get(name="Clean the creators' pairs")
+    assert response.status_code == 302 and queue.task_kind == TaskKind.MATCHING_PAIR
+    assert Task.objects.get(queue=queue).payload["box"] == [12.0, 10.0, 60.0, 50.0]

@@ -98,6 +98,8 @@ PERMISSION_TABLE: dict[tuple[str, ...], dict[str, int | str]] = {
     ("frontend:golden-set-list", "GET"): row(LOGIN, 403, 200, 200, 200),
     ("frontend:attribute-queue-new", "GET"): row(LOGIN, 403, 200, 200, 200),
     ("frontend:attribute-queue-new", "POST"): row(LOGIN, 403, 200, 200, 200),  # an empty form: shown again
+    ("frontend:cleanup-queue-new", "GET"): row(LOGIN, 403, 200, 200, 200),
+    ("frontend:cleanup-queue-new", "POST"): row(LOGIN, 403, 200, 200, 200),  # an empty form: shown again
     ("frontend:attribute-schema", "GET"): row(LOGIN, 403, 200, 200, 200),
     ("frontend:attribute-schema", "POST"): row(LOGIN, 403, 200, 403, 200),  # experts (and admins) edit
     ("frontend:expert-overview", "GET"): row(LOGIN, 403, 200, 200, 200),
