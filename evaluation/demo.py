@@ -1,6 +1,7 @@
 """The one-command demo: the world, the default models, one account per role, a guide per task kind,
-a generated evaluation run and a pre-annotated box queue with golden items. Every step finds what an earlier run made and keeps it, so running
-``demo_setup`` twice changes nothing and prints the same accounts."""
+a generated evaluation run, a pre-annotated box queue and an attribute queue, with golden items the
+world answered. Every step finds what an earlier run made and keeps it, so running ``demo_setup``
+twice changes nothing and prints the same accounts."""
 from __future__ import annotations
 
 import hashlib
@@ -12,10 +13,11 @@ import torch
 from django.conf import settings
 from django.db import transaction
 
+from evaluation.attribute_queues import attribute_golden_set_from_world, attribute_queue_create, crops_from_box_queue
 from evaluation.box_queues import box_golden_set_from_world, box_queue_create, box_queue_preannotate_all
 from evaluation.models import BoxQueueJob, BoxQueueJobStatus, EvalRun, EvalRunStatus, ModelKind, ModelVersion
 from evaluation.services import model_version_register
-from labeling.models import Guide, GuideVersion, Pool, PoolKind, Role, SceneSet, TaskKind, User
+from labeling.models import Guide, GuideVersion, Pool, PoolKind, Queue, Role, SceneSet, TaskKind, User
 from labeling.services.users import user_create
 from labeling.task_kinds import task_kind_specs
 from models_runtime.checkpoints import save_checkpoint
@@ -42,6 +44,8 @@ DEMO_BOX_SCENE_SET = "Demo scenes: first {n} (boxes)"
 DEMO_BOX_GOLDEN_SCENES = 12
 DEMO_BOX_GOLDEN_SET = "Demo scenes: boxes answered by the world's oracle"
 DEMO_BOX_QUEUE = "Demo: box the products in {n} scenes"
+DEMO_ATTRIBUTE_QUEUE = "Demo: attributes of the detected products"
+DEMO_ATTRIBUTE_GOLDEN_SET = "Demo scenes: attributes answered by the world's oracle"
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,24 @@ def demo_box_queue_ensure(*, scene_set: SceneSet, detector: ModelVersion | None,
     if job.status != BoxQueueJobStatus.READY:
         job = box_queue_preannotate_all(job_id=job.pk, progress=progress)
     return job
+
+
+def demo_attribute_queue_ensure(*, box_job: BoxQueueJob, scene_set: SceneSet, engineer: User) -> Queue | None:
+    """An attribute queue over the detector's proposals in the demo box queue (a detector run over
+    the demo scenes: the job kept the boxes above the detector's threshold), with golden items the
+    world's products answered for other scenes; None when the detector found nothing."""
+    queue = Queue.objects.filter(name=DEMO_ATTRIBUTE_QUEUE, task_kind=TaskKind.ATTRIBUTES).first()
+    if queue is not None:
+        return queue
+    crops = crops_from_box_queue(queue=box_job.queue, source="proposals", min_score=0.0)
+    if not crops:
+        return None
+    first_golden = DEMO_BOX_SCENES
+    golden_scenes = list(scene_set.scenes.order_by("pk")[first_golden:first_golden + DEMO_BOX_GOLDEN_SCENES])
+    golden_set, _ = attribute_golden_set_from_world(name=DEMO_ATTRIBUTE_GOLDEN_SET, scenes=golden_scenes,
+                                                    created_by=engineer)
+    return attribute_queue_create(name=DEMO_ATTRIBUTE_QUEUE, crops=crops, created_by=engineer, replication=3,
+                                  golden_rate=0.15, golden_sets=[golden_set])
 
 
 def default_models_register(*, created_by: User | None = None,

@@ -5,7 +5,7 @@ from django.core.management import call_command
 
 from evaluation.demo import demo_password
 from evaluation.models import BoxQueueJob, BoxQueueJobStatus, EvalRun, EvalRunStatus, ModelVersion, QueryObject
-from labeling.models import GuideVersion, Product, Role, Task, TaskKind, User
+from labeling.models import GuideVersion, Product, Queue, Role, Task, TaskKind, User
 
 
 def run_demo_setup(*extra):
@@ -46,6 +46,9 @@ def test_demo_setup_builds_a_generated_run_and_is_idempotent(db, media, settings
     assert box_job.queue.tasks.filter(is_golden=False).count() == box_job.scenes_total == 2
     assert box_job.queue.guide_version.guide.task_kind == TaskKind.BOUNDING_BOXES
     assert all(task.payload["proposals"] for task in box_job.queue.tasks.filter(is_golden=False))
+    # The attribute queue crops the detector's boxes: 2 scenes x 3 boxes of the untrained detector.
+    attribute_queue = Queue.objects.get(task_kind=TaskKind.ATTRIBUTES)
+    assert attribute_queue.tasks.filter(is_golden=False).count() == 6
     admin = User.objects.get(username="admin1")
     assert admin.is_superuser and admin.role == Role.ADMIN
     labeler = User.objects.get(username="labeler2")
