@@ -56,7 +56,7 @@ class AttributesKind(TaskKindSpec):
     label = "Attributes"
     editor_template = "frontend/editors/attributes.html"
     editor_scripts = ("frontend/editors/attributes.js",)
-    editor_stylesheet = "frontend/editors/attributes.css"
+    editor_stylesheets = ("frontend/editors/attributes.css",)
     review_template = "frontend/review/attributes.html"
     golden_rule = "a label is correct when every attribute has the golden value; the score is the share that do"
     default_guide_title = GUIDE_TITLE

@@ -70,7 +70,7 @@ class TaskKindSpec(ABC):
     editor_template: ClassVar[str | None] = None
     # Loaded in order before the session; the last one registers the editor.
     editor_scripts: ClassVar[tuple[str, ...]] = ()
-    editor_stylesheet: ClassVar[str | None] = None
+    editor_stylesheets: ClassVar[tuple[str, ...]] = ()
     # What staff see of one task: every label, the consensus and the golden answer.
     review_template: ClassVar[str] = "frontend/review/generic.html"
     # One sentence for staff pages: how a label is scored against a golden answer.

@@ -197,7 +197,7 @@ class BoundingBoxesKind(TaskKindSpec):
     label = "Bounding boxes"
     editor_template = "frontend/editors/boxes.html"
     editor_scripts = ("frontend/editors/box_canvas.js", "frontend/editors/boxes.js")
-    editor_stylesheet = "frontend/editors/boxes.css"
+    editor_stylesheets = ("frontend/editors/boxes.css",)
     review_template = "frontend/review/boxes.html"
     golden_rule = "boxes pair one-to-one at IoU ≥ 0.5 with the same category; a label is correct when every box pairs, and the score is F1"
     default_guide_title = GUIDE_TITLE
