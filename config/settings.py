@@ -210,6 +210,9 @@ REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
 IMAGE_MAX_PIXELS = int(os.environ.get("IMAGE_MAX_PIXELS", str(40_000_000)))
 # The largest image file a person may upload (the admin's image form).
 IMAGE_UPLOAD_MAX_BYTES = int(os.environ.get("IMAGE_UPLOAD_MAX_BYTES", str(20 * 1024 * 1024)))
+# Creator-pair imports read their images from folders under this one (<id>.jpg or <id>.png); an
+# import names a folder inside it and is refused one anywhere else (labeling/imports/PAIRS.md).
+PAIR_IMAGE_ROOT = Path(os.environ.get("PAIR_IMAGE_ROOT", VAR_DIR / "pair_images"))
 
 # -- Security headers and production HTTPS (issue 6) ----------------------------------------------
 # The defaults serve the embedded set-up on plain http://127.0.0.1:8000 (./scripts/run). Behind a

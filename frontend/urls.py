@@ -1,6 +1,6 @@
 from django.urls import path
 
-from frontend import views
+from frontend import import_views, views
 
 app_name = "frontend"
 
@@ -18,6 +18,7 @@ urlpatterns = [
     path("overview/tasks/<int:task_id>/", views.task_review, name="task-review"),
     path("overview/tasks/<int:task_id>/golden/", views.golden_editor, name="golden-editor"),
     path("overview/golden-sets/", views.golden_set_list, name="golden-set-list"),
+    path("overview/pair-imports/", import_views.pair_import_list, name="pair-import-list"),
     path("overview/attribute-queues/new/", views.attribute_queue_new, name="attribute-queue-new"),
     path("overview/attributes/", views.attribute_schema, name="attribute-schema"),
     path("overview/cleanup-queues/new/", views.cleanup_queue_new, name="cleanup-queue-new"),

@@ -2,6 +2,7 @@ from django.urls import path
 
 from labeling import api
 from labeling.golden import api as golden_api
+from labeling.imports import api as imports_api
 
 urlpatterns = [
     path("auth/token", api.TokenObtainApi.as_view(), name="api-token"),
@@ -19,4 +20,6 @@ urlpatterns = [
     path("golden-sets/<int:set_id>/export", golden_api.GoldenSetExportApi.as_view(), name="api-golden-set-export"),
     path("golden-sets/<int:set_id>/import", golden_api.GoldenSetImportApi.as_view(), name="api-golden-set-import"),
     path("golden-items/<int:item_id>", golden_api.GoldenItemApi.as_view(), name="api-golden-item"),
+    path("pair-imports", imports_api.PairImportListCreateApi.as_view(), name="api-pair-imports"),
+    path("pair-imports/<int:import_id>", imports_api.PairImportDetailApi.as_view(), name="api-pair-import"),
 ]

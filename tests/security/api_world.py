@@ -32,6 +32,7 @@ class ApiWorld:
     labeler_image_name: str  # an image on a task the labeler holds a lease on
     other_image_name: str  # an image on no task of the labeler
     checkpoint_name: str  # the detector version's stored checkpoint
+    pair_import_id: int  # a finished creator-pair import of the tiny world
 
     def path_ids(self) -> dict[str, list[int]]:
         """Real ids for each path parameter of the API."""
@@ -42,6 +43,7 @@ class ApiWorld:
             "run_id": [self.run_id],
             "set_id": [self.golden_set_id],
             "item_id": [self.golden_item_id],
+            "import_id": [self.pair_import_id],
         }
 
     def body_ids(self) -> dict[str, list[int]]:
@@ -112,6 +114,10 @@ def api_world_build(*, checkpoint_folder: Path) -> ApiWorld:
     assert run_lease is not None, "the generated run has no task for the labeler"
     seen = set(TaskImage.objects.filter(task__assignments__labeler=labeler).values_list("image__file", flat=True))
     other = Image.objects.exclude(file__in=seen).order_by("pk").first()
+    from labeling.imports.stl_pairs import synthetic_pairs_import
+
+    pair_import = synthetic_pairs_import(name="world pairs", seed=0, n_pairs=2, rates={}, created_by=users[Role.EXPERT],
+                                         n_products=40)
     return ApiWorld(
         usernames={role: user.username for role, user in users.items()},
         queue_id=queue.pk, normal_task_id=tasks[0].pk, golden_task_id=tasks[-1].pk, golden_set_id=golden_set.pk,
@@ -119,5 +125,5 @@ def api_world_build(*, checkpoint_folder: Path) -> ApiWorld:
         submitted_assignment_id=submitted.pk, live_assignment_id=live.pk,
         run_id=run.pk, run_queue_id=run.queue_id, detector_id=detector_version.pk, embedder_id=embedder_version.pk,
         scene_set_id=tiny_world.scene_set_id, labeler_image_name=sorted(seen)[0], other_image_name=other.file.name,
-        checkpoint_name=detector_version.checkpoint.name,
+        checkpoint_name=detector_version.checkpoint.name, pair_import_id=pair_import.pk,
     )

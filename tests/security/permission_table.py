@@ -70,6 +70,10 @@ PERMISSION_TABLE: dict[tuple[str, ...], dict[str, int | str]] = {
     ("api-golden-set-import", "POST"): row(401, 403, 415, 403, 415),  # JSON lines, not a JSON body
     ("api-golden-item", "GET"): row(401, 403, 200, 200, 200),
     ("api-golden-item", "PUT"): row(401, 403, 400, 403, 400),
+    # -- API: creator-pair imports: staff only, labelers never ------------------------------------
+    ("api-pair-imports", "GET"): row(401, 403, 200, 200, 200),
+    ("api-pair-imports", "POST"): row(401, 403, 415, 415, 415),  # a multipart upload, not a JSON body
+    ("api-pair-import", "GET"): row(401, 403, 200, 200, 200),
     # -- API: evaluation -------------------------------------------------------------------------
     ("eval-run-list", "GET"): row(401, 403, 200, 200, 200),
     ("eval-run-list", "POST"): row(401, 403, 403, 400, 400),
@@ -96,6 +100,8 @@ PERMISSION_TABLE: dict[tuple[str, ...], dict[str, int | str]] = {
     ("frontend:task-review", "GET"): row(LOGIN, 403, 200, 200, 200),
     ("frontend:golden-editor", "GET"): row(LOGIN, 403, 200, 403, 200),  # experts (and admins) answer
     ("frontend:golden-set-list", "GET"): row(LOGIN, 403, 200, 200, 200),
+    ("frontend:pair-import-list", "GET"): row(LOGIN, 403, 200, 200, 200),
+    ("frontend:pair-import-list", "POST"): row(LOGIN, 403, 200, 200, 200),  # an empty form: shown again
     ("frontend:attribute-queue-new", "GET"): row(LOGIN, 403, 200, 200, 200),
     ("frontend:attribute-queue-new", "POST"): row(LOGIN, 403, 200, 200, 200),  # an empty form: shown again
     ("frontend:cleanup-queue-new", "GET"): row(LOGIN, 403, 200, 200, 200),

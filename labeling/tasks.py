@@ -1,0 +1,30 @@
+"""Celery interfaces of the labeling app: thin, take ids, call a service.
+
+``pair_import_run`` (queue ``default``: no route sends it elsewhere, config/settings.py) runs a creator-pair import (labeling/imports/PAIRS.md). It is
+safe to run twice: a done or failed job is left as it is, and the pairs are written in one
+transaction with the job's done mark. Retries cover transient failures (a lost database
+connection); a ValueError is a problem of the file itself and fails the job at once.
+"""
+from __future__ import annotations
+
+from celery import Task, shared_task
+
+from labeling.imports import stl_pairs
+
+MAX_RETRIES = 3
+
+
+class PairImportTask(Task):
+    """Marks the import failed, with the error, once the task has used up its retries."""
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        job_id = kwargs.get("job_id", args[0] if args else None)
+        if job_id is not None:
+            stl_pairs.pair_import_fail(job_id=job_id, error=f"{type(exc).__name__}: {exc}")
+
+
+@shared_task(name="labeling.tasks.pair_import_run", base=PairImportTask, acks_late=True,
+             autoretry_for=(Exception,), dont_autoretry_for=(ValueError,), max_retries=MAX_RETRIES,
+             retry_backoff=2, retry_backoff_max=60)
+def pair_import_run(job_id: int) -> int:
+    return stl_pairs.pair_import_run(job_id=job_id).pairs_created
