@@ -1,6 +1,6 @@
 """The one-command demo: the world, the default models, one account per role, a guide per task kind,
-a generated evaluation run, a pre-annotated box queue and an attribute queue, with golden items the
-world answered. Every step finds what an earlier run made and keeps it, so running ``demo_setup``
+a generated evaluation run, a pre-annotated box queue, an attribute queue and a cleanup queue of
+synthetic creator pairs, each with golden items the world answered. Every step finds what an earlier run made and keeps it, so running ``demo_setup``
 twice changes nothing and prints the same accounts."""
 from __future__ import annotations
 
@@ -15,9 +15,12 @@ from django.db import transaction
 
 from evaluation.attribute_queues import attribute_golden_set_from_world, attribute_queue_create, crops_from_box_queue
 from evaluation.box_queues import box_golden_set_from_world, box_queue_create, box_queue_preannotate_all
+from evaluation.cleanup_queues import cleanup_golden_set_from_truth, cleanup_queue_create
 from evaluation.models import BoxQueueJob, BoxQueueJobStatus, EvalRun, EvalRunStatus, ModelKind, ModelVersion
 from evaluation.services import model_version_register
-from labeling.models import Guide, GuideVersion, Pool, PoolKind, Queue, Role, SceneSet, TaskKind, User
+from labeling.imports.stl_pairs import synthetic_pairs_import
+from labeling.models import (Guide, GuideVersion, PairImport, PairImportStatus, Pool, PoolKind, Queue, Role, SceneSet,
+                             TaskKind, User)
 from labeling.services.users import user_create
 from labeling.task_kinds import task_kind_specs
 from models_runtime.checkpoints import save_checkpoint
@@ -45,6 +48,14 @@ DEMO_BOX_GOLDEN_SCENES = 12
 DEMO_BOX_GOLDEN_SET = "Demo scenes: boxes answered by the world's oracle"
 DEMO_BOX_QUEUE = "Demo: box the products in {n} scenes"
 DEMO_ATTRIBUTE_QUEUE = "Demo: attributes of the detected products"
+DEMO_PAIRS_IMPORT = "Demo: synthetic creator pairs"
+DEMO_PAIRS = 72
+DEMO_GOLDEN_PAIRS = 12
+# The kinds of noise the seed's cleanup removed, at rates a creator-tagged dataset might have.
+DEMO_PAIR_NOISE = {"loose_box": 0.15, "shifted_box": 0.1, "wrong_category": 0.1, "similar_product": 0.15,
+                   "not_match_product": 0.1, "spam": 0.05}
+DEMO_CLEANUP_QUEUE = "Demo: clean the creators' pairs"
+DEMO_CLEANUP_GOLDEN_SET = "Demo pairs: answered with the noise the world put in"
 DEMO_ATTRIBUTE_GOLDEN_SET = "Demo scenes: attributes answered by the world's oracle"
 
 
@@ -138,6 +149,23 @@ def demo_attribute_queue_ensure(*, box_job: BoxQueueJob, scene_set: SceneSet, en
                                                     created_by=engineer)
     return attribute_queue_create(name=DEMO_ATTRIBUTE_QUEUE, crops=crops, created_by=engineer, replication=3,
                                   golden_rate=0.15, golden_sets=[golden_set])
+
+
+def demo_cleanup_queue_ensure(*, seed: int, n_products: int, engineer: User) -> Queue:
+    """Synthetic creator pairs (with recorded noise) imported through the real import; most become
+    cleanup tasks, the rest golden items answered with their truth (kept apart, so no pair is both)."""
+    queue = Queue.objects.filter(name=DEMO_CLEANUP_QUEUE, task_kind=TaskKind.MATCHING_PAIR).first()
+    if queue is not None:
+        return queue
+    pair_import = PairImport.objects.filter(name=DEMO_PAIRS_IMPORT, status=PairImportStatus.DONE).first()
+    if pair_import is None:
+        pair_import = synthetic_pairs_import(name=DEMO_PAIRS_IMPORT, seed=seed, n_pairs=DEMO_PAIRS,
+                                             rates=DEMO_PAIR_NOISE, created_by=engineer, n_products=n_products)
+    pairs = list(pair_import.pairs.order_by("pk"))
+    golden_set, _ = cleanup_golden_set_from_truth(name=DEMO_CLEANUP_GOLDEN_SET, pairs=pairs[-DEMO_GOLDEN_PAIRS:],
+                                                  created_by=engineer)
+    return cleanup_queue_create(name=DEMO_CLEANUP_QUEUE, pairs=pairs[:-DEMO_GOLDEN_PAIRS], created_by=engineer,
+                                replication=3, golden_rate=0.15, golden_sets=[golden_set])
 
 
 def default_models_register(*, created_by: User | None = None,

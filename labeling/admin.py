@@ -269,3 +269,32 @@ class SignInThrottleAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(models.PairImport)
+class PairImportAdmin(admin.ModelAdmin):
+    """Imports run from the pair imports page or the API (labeling/imports/); here they are listed."""
+
+    list_display = ("name", "status", "lines_done", "lines_total", "pairs_created", "created_by", "created_at")
+    list_filter = ("status",)
+    readonly_fields = ("file", "image_source", "status", "lines_total", "lines_done", "pairs_created", "errors",
+                       "error", "created_by", "created_at", "finished_at")
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(models.CreatorPair)
+class CreatorPairAdmin(admin.ModelAdmin):
+    """Pairs are what an import stored: read-only, their truth (synthetic pairs) included."""
+
+    list_display = ("id", "scene_key", "product_key", "category", "pair_import", "created_at")
+    list_filter = ("pair_import",)
+    search_fields = ("scene_key", "product_key")
+    raw_id_fields = ("scene", "product_image", "product", "pair_import")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

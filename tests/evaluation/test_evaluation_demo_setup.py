@@ -3,6 +3,7 @@ import shutil
 
 from django.core.management import call_command
 
+from evaluation import demo
 from evaluation.demo import demo_password
 from evaluation.models import BoxQueueJob, BoxQueueJobStatus, EvalRun, EvalRunStatus, ModelVersion, QueryObject
 from labeling.models import GuideVersion, Product, Queue, Role, Task, TaskKind, User
@@ -49,6 +50,11 @@ def test_demo_setup_builds_a_generated_run_and_is_idempotent(db, media, settings
     # The attribute queue crops the detector's boxes: 2 scenes x 3 boxes of the untrained detector.
     attribute_queue = Queue.objects.get(task_kind=TaskKind.ATTRIBUTES)
     assert attribute_queue.tasks.filter(is_golden=False).count() == 6
+    # The cleanup queue: synthetic creator pairs, most queued, the rest golden with their truth.
+    cleanup = Queue.objects.get(task_kind=TaskKind.MATCHING_PAIR)
+    assert cleanup.tasks.filter(is_golden=False).count() == demo.DEMO_PAIRS - demo.DEMO_GOLDEN_PAIRS
+    assert cleanup.tasks.filter(is_golden=True).count() == demo.DEMO_GOLDEN_PAIRS
+    assert {queue.task_kind for queue in Queue.objects.all()} == set(TaskKind.values)
     admin = User.objects.get(username="admin1")
     assert admin.is_superuser and admin.role == Role.ADMIN
     labeler = User.objects.get(username="labeler2")
