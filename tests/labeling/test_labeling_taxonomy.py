@@ -16,6 +16,7 @@ from labeling.answer_schemas import (
 )
 from labeling.models import Attribute, Category, Role, TaxonomyVersion
 from labeling.services.users import user_create
+from labeling.task_kinds.attributes import CANT_TELL
 from labeling.taxonomy import category_choices, category_map, taxonomy_changed, taxonomy_seed, taxonomy_snapshot
 from models_runtime import taxonomy as fixture_taxonomy
 
@@ -85,7 +86,7 @@ def test_category_choices_are_the_leaves_with_their_coarse_names():
 def test_a_value_added_to_an_attribute_in_the_admin_is_accepted_at_once(admin_client):
     assert refusal("attributes", {"category": "dresses"}, {"attributes": attribute_values("dresses", color="beige")}) \
         == ATTRIBUTE_VALUE_UNKNOWN.format(value="beige", name="color",
-                                          allowed=", ".join(fixture_taxonomy.ATTRIBUTES["color"].values))
+                                          allowed=", ".join([*fixture_taxonomy.ATTRIBUTES["color"].values, CANT_TELL]))
     color = Attribute.objects.get(name="color")
     response = admin_client.post(f"/admin/labeling/attribute/{color.pk}/change/", {
         "name": "color", "label": "Color", "values": '["black", "beige"]',
@@ -95,7 +96,7 @@ def test_a_value_added_to_an_attribute_in_the_admin_is_accepted_at_once(admin_cl
     answer = {"attributes": attribute_values("dresses", color="beige")}
     assert answer_clean(kind="attributes", payload={"category": "dresses"}, answer=answer) == answer
     assert refusal("attributes", {"category": "dresses"}, {"attributes": attribute_values("dresses", color="red")}) \
-        == ATTRIBUTE_VALUE_UNKNOWN.format(value="red", name="color", allowed="black, beige")
+        == ATTRIBUTE_VALUE_UNKNOWN.format(value="red", name="color", allowed=f"black, beige, {CANT_TELL}")
 
 
 def test_a_category_added_in_the_admin_is_a_box_category_at_once_and_linking_an_attribute_requires_it(admin_client):
