@@ -62,6 +62,10 @@ class MatchingPairKind(TaskKindSpec):
                    "all match; the score is the share of the four that do")
     default_guide_title = GUIDE_TITLE
     default_guide_body = GUIDE_BODY
+    editor_template = "frontend/editors/matching.html"
+    editor_scripts = ("frontend/editors/box_canvas.js", "frontend/editors/matching.js")
+    # The canvas's styles (the bx-* classes) are the box editor's sheet; matching.css adds the rest.
+    editor_stylesheets = ("frontend/editors/boxes.css", "frontend/editors/matching.css")
 
     def payload_clean(self, payload) -> dict:
         payload = super().payload_clean(payload)

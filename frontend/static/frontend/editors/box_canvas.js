@@ -5,7 +5,8 @@
  *
  * Markup (inside `stage`): <svg data-role="canvas"> holding <image data-role="image">,
  * <rect data-role="frame">, <g data-role="items">, <g data-role="handles"> and
- * <rect data-role="drawing">. Styles are the bx-* classes of editors/boxes.css. State goes on `root`:
+ * <rect data-role="drawing"> (templates/frontend/editors/box_canvas.html is that svg, to include; its zoom
+ * buttons are editors/box_canvas_zoom.html). Styles are the bx-* classes of editors/boxes.css. State goes on `root`:
  * data-image-state, data-zoom, data-selected and the classes bx-space, bx-panning, bx-pixelated.
  *
  *   const canvas = ShopBoxCanvas.create({ stage, root, zoomLabel, imageError, image: {url, width, height},
