@@ -66,6 +66,7 @@ class MatchingPairKind(TaskKindSpec):
     editor_scripts = ("frontend/editors/box_canvas.js", "frontend/editors/matching.js")
     # The canvas's styles (the bx-* classes) are the box editor's sheet; matching.css adds the rest.
     editor_stylesheets = ("frontend/editors/boxes.css", "frontend/editors/matching.css")
+    review_template = "frontend/review/matching.html"
 
     def payload_clean(self, payload) -> dict:
         payload = super().payload_clean(payload)
@@ -131,6 +132,26 @@ class MatchingPairKind(TaskKindSpec):
             "is_spam": answer["is_spam"] == golden["is_spam"],
         }
         return GoldenComparison(all(fields.values()), sum(fields.values()) / len(fields), {"fields": fields})
+
+    def review_context(self, *, payload: dict, labels: list[tuple[str, dict]], consensus: Consensus,
+                       golden: dict | None) -> dict:
+        """The boxes review's layers (each labeler's box, the consensus and golden boxes, the creator's
+        box as the first layer) plus a row of fields per labeler."""
+        from labeling.task_kinds.boxes import REVIEW_COLOURS, _rect, _review_sizes
+
+        scene = payload.get("scene") or {}
+        creator = {"box": payload.get("box"), "category": payload.get("category") or "?"}
+        layers = [{"name": "creator", "boxes": [_rect(creator)], "colour": "#999999"}]
+        layers += [{"name": name, "boxes": [_rect(answer)], "colour": REVIEW_COLOURS[index % len(REVIEW_COLOURS)]}
+                   for index, (name, answer) in enumerate(labels)]
+        agreement = consensus.details.get("field_agreement", {})
+        rows = [{"name": name, "category": answer["category"], "match": MATCH_LABELS.get(answer["match"]),
+                 "is_spam": answer["is_spam"]} for name, answer in labels]
+        return {"image": scene, "layers": layers,
+                "consensus_boxes": [_rect(consensus.answer, confidence=agreement.get("box"))] if consensus.answer else [],
+                "golden_boxes": [_rect(golden)] if golden else None, "product": payload.get("product") or {},
+                "rows": rows, "consensus": consensus.answer, "match_labels": MATCH_LABELS, "agreement": agreement,
+                "golden": golden, **_review_sizes(max(scene.get("width") or 0, scene.get("height") or 0))}
 
     def quality_rows(self, *, payload: dict, labels: list[tuple[int, dict]]) -> list[QualityRow]:
         """Nominal fields as they are; the box as whether it pairs with the creator's box (IoU >= 0.5)."""

@@ -102,3 +102,40 @@ def test_staff_create_a_cleanup_queue_from_a_finished_pair_import(signed_in, exp
     queue = Queue.objects.get(name="Clean the creators' pairs")
     assert response.status_code == 302 and queue.task_kind == TaskKind.MATCHING_PAIR
     assert Task.objects.get(queue=queue).payload["box"] == [12.0, 10.0, 60.0, 50.0]
+
+
+def test_staff_review_a_cleanup_task_and_an_attribute_task_with_consensus_and_agreement(
+        signed_in, expert, pool, settings, tmp_path):
+    from evaluation.attribute_queues import CropSpec, attribute_queue_create
+    from evaluation.cleanup_queues import cleanup_queue_create
+    from labeling.models import CreatorPair, Role
+    from labeling.services.users import user_create
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    images = []
+    for colour in ((200, 40, 40), (40, 40, 200)):
+        buffer = io.BytesIO()
+        PILImage.new("RGB", (120, 100), colour).save(buffer, format="PNG")
+        images.append(image_store(data=buffer.getvalue(), kind=ImageKind.SCENE))
+    pair = CreatorPair.objects.create(scene_key="s", product_key="p", scene=images[0], product_image=images[1],
+                                      box_normalized=[0.1, 0.1, 0.5, 0.5], box=[12.0, 10.0, 60.0, 50.0],
+                                      category="tops")
+    cleanup = cleanup_queue_create(name="clean", pairs=[pair], created_by=expert, replication=2)
+    attributes = attribute_queue_create(name="attrs", crops=[CropSpec("c", images[0], [10, 10, 60, 60], "tops")],
+                                        created_by=expert, replication=2)
+    answers = [({"box": [12, 10, 60, 50], "category": "tops", "match": "same", "is_spam": False},
+                {"attributes": {"color": "red", "pattern": "solid", "fabric": "knit", "gender": "women"}}),
+               ({"box": [14, 10, 62, 50], "category": "tops", "match": "similar", "is_spam": False},
+                {"attributes": {"color": "red", "pattern": "striped", "fabric": "knit", "gender": "women"}})]
+    for number, (pair_answer, attribute_answer) in enumerate(answers):
+        labeler = user_create(username=f"l{number}", password="pw-123456", role=Role.LABELER, pool=pool)
+        for queue, answer in ((cleanup, pair_answer), (attributes, attribute_answer)):
+            lease = assignment_claim(queue=queue, labeler=labeler)
+            label_submit(assignment_id=lease.pk, labeler=labeler, answer=answer)
+    client = signed_in(expert)
+    page = client.get(reverse("frontend:task-review", args=[cleanup.tasks.get().pk])).content.decode()
+    assert 'data-testid="matching-review"' in page and 'data-testid="box-review"' in page
+    # A verdict tie goes to the worse verdict; two of two agree on the category.
+    assert 'data-testid="matching-consensus"' in page and "<b>similar</b>" in page
+    page = client.get(reverse("frontend:task-review", args=[attributes.tasks.get().pk])).content.decode()
+    assert 'data-testid="attribute-row-pattern"' in page and "50%" in page
