@@ -24,9 +24,8 @@ from labeling.task_kinds import task_kind_spec
 
 ATTRIBUTE_QUEUE_NAME_EMPTY = "Give the queue a name."
 ATTRIBUTE_QUEUE_NO_CROPS = "The source has no crops: {reason}"
-ATTRIBUTE_SOURCE_NOT_BOXES = "Queue '{name}' is a {kind} queue; crops come from a bounding-box queue."
+ATTRIBUTE_SOURCE_NOT_BOXES = "Queue '{name}' is a {kind} queue, whose tasks offer no boxes to crop."
 ATTRIBUTE_SOURCE_UNKNOWN = "'{source}' is not a crop source; choose one of: {sources}."
-CROP_SOURCES = ("consensus", "proposals")
 DEFAULT_PROPOSAL_MIN_SCORE = 0.5
 # A crop keeps a margin of its box's size around it, so labelers see the edges of the product.
 CROP_MARGIN = 0.05
@@ -51,32 +50,31 @@ class CropSpec:
 
 def crops_from_box_queue(*, queue: Queue, source: str = "consensus",
                          min_score: float = DEFAULT_PROPOSAL_MIN_SCORE) -> list[CropSpec]:
-    """The consensus boxes of a box queue's labeled scenes (``consensus``), or the detector's
-    proposals scoring at least ``min_score`` (``proposals``). Two queries whatever the size."""
-    if queue.task_kind != TaskKind.BOUNDING_BOXES:
+    """The boxes a queue's tasks offer for cropping (the kind's ``crop_boxes``): for a box queue its
+    labelers' consensus boxes (``consensus``) or the detector's proposals scoring at least
+    ``min_score`` (``proposals``). Three queries whatever the size."""
+    spec = task_kind_spec(queue.task_kind)
+    if not spec.crop_sources:
         raise AttributeQueueError(ATTRIBUTE_SOURCE_NOT_BOXES.format(name=queue.name, kind=queue.task_kind), "source")
-    if source not in CROP_SOURCES:
-        raise AttributeQueueError(ATTRIBUTE_SOURCE_UNKNOWN.format(source=source, sources=", ".join(CROP_SOURCES)),
+    if source not in spec.crop_sources:
+        raise AttributeQueueError(ATTRIBUTE_SOURCE_UNKNOWN.format(source=source, sources=", ".join(spec.crop_sources)),
                                   "source")
     tasks = list(Task.objects.filter(queue=queue, is_golden=False).order_by("pk").values_list("pk", "payload"))
     scenes = Image.objects.in_bulk({payload["scene_id"] for _, payload in tasks if "scene_id" in payload})
-    if source == "proposals":
-        boxes_of = {pk: [p for p in payload.get("proposals", []) if p["score"] >= min_score] for pk, payload in tasks}
-    else:
-        spec = task_kind_spec(TaskKind.BOUNDING_BOXES)
-        answers: dict[int, list[dict]] = {}
+    answers: dict[int, list[dict]] = {}
+    if source == "consensus":
         for task_id, answer in (Label.objects.filter(task__queue=queue, task__is_golden=False,
                                                      counts_toward_replication=True)
                                 .order_by("labeler_id").values_list("task_id", "answer")):
             answers.setdefault(task_id, []).append(answer)
-        boxes_of = {pk: (spec.consensus(payload=payload, answers=answers[pk]).answer or {}).get("boxes", [])
-                    for pk, payload in tasks if pk in answers}
     crops = []
     for task_id, payload in tasks:
         scene = scenes.get(payload.get("scene_id"))
-        for index, entry in enumerate(boxes_of.get(task_id, [])):
-            if scene is not None:
-                crops.append(CropSpec(f"{source}:task:{task_id}:{index}", scene, list(entry["box"]), entry["category"]))
+        if scene is None:
+            continue
+        boxes = spec.crop_boxes(payload=payload, answers=answers.get(task_id, []), source=source, min_score=min_score)
+        crops.extend(CropSpec(f"{source}:task:{task_id}:{index}", scene, list(entry["box"]), entry["category"])
+                     for index, entry in enumerate(boxes))
     return crops
 
 

@@ -118,6 +118,14 @@ class TaskKindSpec(ABC):
         """What the review template shows; ``labels`` are (labeler name, answer) pairs."""
         return {}
 
+    # What other producers may take from this kind's tasks: the attribute producer crops boxes.
+    crop_sources: ClassVar[tuple[str, ...]] = ()
+
+    def crop_boxes(self, *, payload: dict, answers: list[dict], source: str, min_score: float) -> list[dict]:
+        """The boxes (``{"box", "category"}``, in the payload's image pixels) one task offers for
+        cropping from ``source`` (one of ``crop_sources``); a kind with no crop sources offers none."""
+        return []
+
 
 def require_keys(payload: dict, keys: tuple[str, ...]) -> None:
     for key in keys:

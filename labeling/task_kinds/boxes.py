@@ -230,6 +230,18 @@ class BoundingBoxesKind(TaskKindSpec):
             })
         return {"boxes": boxes}
 
+    # The labelers' consensus boxes, or the detector's proposals (a pre-annotated box queue is a
+    # detector run over a scene set).
+    crop_sources = ("consensus", "proposals")
+
+    def crop_boxes(self, *, payload: dict, answers: list[dict], source: str, min_score: float) -> list[dict]:
+        if source == "proposals":
+            return [{"box": p["box"], "category": p["category"]} for p in payload.get("proposals", [])
+                    if p["score"] >= min_score]
+        if not answers:
+            return []
+        return (self.consensus(payload=payload, answers=answers).answer or {}).get("boxes", [])
+
     def payload_for_labeler(self, *, payload: dict, show_preannotations: bool) -> dict:
         if show_preannotations or "proposals" not in payload:
             return payload
