@@ -196,7 +196,9 @@ class BoundingBoxesKind(TaskKindSpec):
     kind = "bounding_boxes"
     label = "Bounding boxes"
     editor_template = "frontend/editors/boxes.html"
-    editor_scripts = ("frontend/editors/box_canvas.js", "frontend/editors/boxes.js")
+    editor_scripts = ("frontend/editors/box_canvas.js",
+                      "frontend/editors/category_picker.js",
+                      "frontend/editors/boxes.js")
     editor_stylesheets = ("frontend/editors/boxes.css",)
     review_template = "frontend/review/boxes.html"
     golden_rule = "boxes pair one-to-one at IoU ≥ 0.5 with the same category; a label is correct when every box pairs, and the score is F1"

@@ -63,7 +63,9 @@ class MatchingPairKind(TaskKindSpec):
     default_guide_title = GUIDE_TITLE
     default_guide_body = GUIDE_BODY
     editor_template = "frontend/editors/matching.html"
-    editor_scripts = ("frontend/editors/box_canvas.js", "frontend/editors/matching.js")
+    editor_scripts = ("frontend/editors/box_canvas.js",
+                      "frontend/editors/category_picker.js",
+                      "frontend/editors/matching.js")
     # The canvas's styles (the bx-* classes) are the box editor's sheet; matching.css adds the rest.
     editor_stylesheets = ("frontend/editors/boxes.css", "frontend/editors/matching.css")
     review_template = "frontend/review/matching.html"

@@ -3,7 +3,8 @@
  * claiming, submitting and drafts; this module only turns a task into an answer (docs/TASK_KINDS.md).
  *
  * The scene itself (the <svg> in image pixels, zoom, pan, the pointer gestures, the drawn boxes) is
- * the box canvas of editors/box_canvas.js, loaded first. This module decides what a box means here:
+ * the box canvas of editors/box_canvas.js, loaded first; the category search is the shared picker of
+ * editors/category_picker.js, loaded before this. This module decides what a box means here:
  * categories (picker, number keys), proposals, nothing to box, undo, the side lists and the keys.
  */
 (function () {
@@ -59,6 +60,19 @@
     return typeof v === "number" && Number.isFinite(v);
   }
 
+  /* The search's rank of a category (0 best, -1 left out), on the whole text typed: the name or slug
+   * starting with it, then a word of the name, then the name or slug containing it, then the coarse name. */
+  function pickerRank(category, text) {
+    const query = String(text).trim().toLowerCase();
+    if (!query) return 0;
+    const name = String(category.name || category.slug).toLowerCase();
+    const slug = String(category.slug).toLowerCase();
+    if (name.startsWith(query) || slug.startsWith(query)) return 0;
+    if (name.split(/[^a-z0-9]+/).some((word) => word.startsWith(query))) return 1;
+    if (name.includes(query) || slug.includes(query)) return 2;
+    return String(category.coarse || "").toLowerCase().includes(query) ? 3 : -1;
+  }
+
   class BoxEditor {
     constructor({ host, task, context, draft, initialAnswer, mode, onChange }) {
       this.host = host;
@@ -87,7 +101,7 @@
       this.undoStack = [];
       this.redoStack = [];
       this.editBefore = null; // the model before the move or resize being dragged
-      this.picker = null;
+      this.pickerTarget = null; // what the open picker sets: {layer: "box" | "proposal", index} or {layer: "current"}
 
       if (draft && draft.v === DRAFT_VERSION) {
         this.restoreDraft(draft);
@@ -103,6 +117,7 @@
 
       this.bindElements();
       this.canvas = this.createCanvas();
+      this.picker = this.createPicker();
       this.bindEvents();
       this.renderStatic();
       this.render();
@@ -170,7 +185,7 @@
         view: this.initialView,
         newBoxColour: () => this.colour(this.current),
         on: {
-          press: () => { if (this.picker) this.closePicker(); },
+          press: () => this.picker.close(),
           select: (item) => (item ? this.select(item.layer, item.index) : this.select(null)),
           draw: (box) => { if (!this.addBox(box)) this.select(null); },
           // Taken before the press selects the box, so undoing the drag also gives back the selection.
@@ -197,18 +212,19 @@
       on(this.root, "click", (e) => this.onClick(e));
       // Buttons must not keep the focus: Space or Enter would press them again.
       on(this.root, "mousedown", (e) => { if (e.target.closest("button")) e.preventDefault(); });
-      const input = this.el.pickerInput;
-      on(input, "input", () => this.pickerFilter());
-      on(input, "keydown", (e) => {
-        if (this.pickerKey(e)) e.preventDefault();
-        // While the search has focus it takes every key: none reaches the session.
-        e.stopPropagation();
-      });
-      on(input, "blur", () => { if (this.picker) this.closePicker(); });
-      on(this.el.pickerList, "mousedown", (e) => e.preventDefault());
-      on(this.el.pickerList, "click", (e) => {
-        const option = e.target.closest("[data-slug]");
-        if (option) this.pickerChoose(option.dataset.slug);
+    }
+
+    createPicker() {
+      return window.ShopCategoryPicker.create({
+        root: this.el.picker, input: this.el.pickerInput, list: this.el.pickerList, host: this.root,
+        title: this.el.pickerTitle, categories: this.categories, rank: pickerRank, preferred: this.common,
+        optionTestId: "category-option-", tabMoves: false, onPick: (slug) => this.pickerChoose(slug),
+        decorate: (option, category) => {
+          option.title = (category.name || category.slug) + (category.coarse ? " (" + category.coarse + ")" : "");
+          option.prepend(this.swatch(category.slug));
+          const quick = this.common.indexOf(category.slug);
+          if (quick >= 0) option.appendChild(html("kbd", "bx-option-key", String(quick + 1)));
+        },
       });
     }
 
@@ -218,7 +234,6 @@
         item.append(html("kbd", "", String(i + 1)), this.swatch(slug), html("span", "", this.categoryName(slug)));
         return item;
       }));
-      this.closePicker();
       this.say("");
     }
 
@@ -249,7 +264,7 @@
       this.listeners.abort();
       this.canvas.destroy();
       this.editBefore = null;
-      this.closePicker();
+      this.picker.destroy();
       this.el.boxList.replaceChildren();
       this.el.proposalList.replaceChildren();
       this.root.dataset.ready = "false";
@@ -474,7 +489,7 @@
     /* ---------- keyboard ---------- */
 
     onKey(event) {
-      if (this.picker && event.target === this.el.pickerInput) {
+      if (this.picker.isOpen() && event.target === this.el.pickerInput) {
         // The search's own listener took the key already when it was first in line.
         return true;
       }
@@ -524,103 +539,19 @@
     openPicker() {
       const box = this.selectedBox();
       const proposal = this.selectedProposal();
-      const target = box ? { layer: "box", index: this.selection.index } : proposal
-        ? { layer: "proposal", index: this.selection.index } : { layer: "current" };
-      const selected = box ? box.category : proposal ? proposal.category : this.current;
-      this.picker = { target, matches: [], highlight: 0, selected };
-      this.el.pickerTitle.textContent = box ? "Category of box " + (this.selection.index + 1)
-        : proposal ? "Accept proposal " + (this.selection.index + 1) + " as" : "Category of new boxes";
-      this.el.pickerInput.value = "";
-      this.el.picker.hidden = false;
-      this.root.dataset.picker = "open";
-      this.pickerFilter();
-      // Under the box it is for, so the eye stays where it was.
       const item = box || proposal;
-      this.canvas.placeBeside(this.el.picker, item ? item.box : null);
-      this.el.pickerInput.focus();
-    }
-
-    closePicker() {
-      const wasOpen = Boolean(this.picker);
-      this.picker = null;
-      if (this.el && this.el.picker) {
-        this.el.picker.hidden = true;
-        if (wasOpen && document.activeElement === this.el.pickerInput) this.el.pickerInput.blur();
-      }
-      if (this.root) this.root.dataset.picker = "closed";
-    }
-
-    pickerFilter() {
-      if (!this.picker) return;
-      const query = this.el.pickerInput.value.trim().toLowerCase();
-      const commonRank = new Map(this.common.map((slug, i) => [slug, i]));
-      const scored = [];
-      this.categories.forEach((category, order) => {
-        const name = String(category.name || category.slug).toLowerCase();
-        const slug = String(category.slug).toLowerCase();
-        const coarse = String(category.coarse || "").toLowerCase();
-        let rank;
-        if (!query) rank = 0;
-        else if (name.startsWith(query) || slug.startsWith(query)) rank = 0;
-        else if (name.split(/[^a-z0-9]+/).some((word) => word.startsWith(query))) rank = 1;
-        else if (name.includes(query) || slug.includes(query)) rank = 2;
-        else if (coarse.includes(query)) rank = 3;
-        else return;
-        const common = commonRank.has(category.slug) ? commonRank.get(category.slug) : 99;
-        scored.push({ category, rank, common, order });
+      this.pickerTarget = item ? { layer: this.selection.layer, index: this.selection.index } : { layer: "current" };
+      this.picker.open({
+        title: box ? "Category of box " + (this.selection.index + 1)
+          : proposal ? "Accept proposal " + (this.selection.index + 1) + " as" : "Category of new boxes",
+        selected: item ? item.category : this.current,
+        // Under the box it is for, so the eye stays where it was.
+        place: (element) => this.canvas.placeBeside(element, item ? item.box : null),
       });
-      scored.sort((a, b) => a.rank - b.rank || a.common - b.common || a.order - b.order);
-      this.picker.matches = scored.map((s) => s.category);
-      const selectedAt = this.picker.matches.findIndex((c) => c.slug === this.picker.selected);
-      this.picker.highlight = !query && selectedAt >= 0 ? selectedAt : 0;
-      this.renderPickerList();
-    }
-
-    renderPickerList() {
-      const list = this.el.pickerList;
-      const { matches, highlight } = this.picker;
-      if (!matches.length) {
-        list.replaceChildren(html("li", "bx-picker-none muted small", "No category matches."));
-        return;
-      }
-      list.replaceChildren(...matches.map((category, i) => {
-        const name = category.name || category.slug;
-        const option = html("li", "bx-picker-option" + (i === highlight ? " active" : ""), undefined, {
-          role: "option", "aria-selected": i === highlight ? "true" : "false", "data-slug": category.slug,
-          title: name + (category.coarse ? " (" + category.coarse + ")" : ""),
-          "data-testid": "category-option-" + category.slug,
-        });
-        const quick = this.common.indexOf(category.slug);
-        option.append(this.swatch(category.slug), html("span", "bx-option-name", name),
-          html("span", "bx-option-coarse muted small", category.coarse || ""));
-        if (quick >= 0) option.appendChild(html("kbd", "bx-option-key", String(quick + 1)));
-        return option;
-      }));
-      const active = list.children[highlight];
-      if (active && active.scrollIntoView) active.scrollIntoView({ block: "nearest" });
-    }
-
-    /* Keys while the search has focus; true when the key was the picker's (the browser's default is then stopped). */
-    pickerKey(event) {
-      if (!this.picker) return false;
-      const { matches, highlight } = this.picker;
-      const count = matches.length;
-      const step = { ArrowDown: 1, ArrowUp: -1 }[event.key];
-      if (step) {
-        if (count) this.picker.highlight = (highlight + step + count) % count;
-        this.renderPickerList();
-      } else if (event.key === "Enter") {
-        if (count) this.pickerChoose(matches[highlight].slug);
-      } else if (event.key === "Escape") {
-        this.closePicker();
-      }
-      return Boolean(step) || ["Enter", "Escape", "Tab"].includes(event.key);
     }
 
     pickerChoose(slug) {
-      if (!this.picker) return;
-      const target = this.picker.target;
-      this.closePicker();
+      const target = this.pickerTarget;
       this.selection = target.layer === "current" ? null : { layer: target.layer, index: target.index };
       this.setCategory(slug);
     }

@@ -4,8 +4,9 @@
  * pair into one answer (docs/TASK_KINDS.md).
  *
  * The scene is the box canvas (editors/box_canvas.js, loaded first) with one movable box, and the
- * creator's box as a faint outline once the labeler has changed it. Everything the canvas does not
- * know lives here: the category search, the verdict, spam, reset, undo and the keys (listed on the
+ * creator's box as a faint outline once the labeler has changed it; the category search is the shared
+ * picker (editors/category_picker.js, loaded before this). Everything else lives here: the category
+ * the picker reports, the verdict, spam, reset, undo and the keys (listed on the
  * page, editors/matching.html). Enter, K, G and ? are the session's and never taken.
  */
 (function () {
@@ -33,38 +34,8 @@
     productFailed: "The product image did not load. Skip this pair with K if you cannot judge it.",
   };
 
-  function element(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined) node.textContent = text;
-    return node;
-  }
-
   function sameBox(a, b) {
     return Boolean(a && b) && a.every((v, i) => v === b[i]);
-  }
-
-  function words(text) {
-    return String(text || "").toLowerCase().split(/[^a-z0-9]+/).filter(Boolean);
-  }
-
-  /* How well ``category`` matches every word the labeler typed: 0 is best, -1 no match. The whole
-   * name starting with the first word beats a word of the name starting with it, which beats the
-   * name merely containing it, which beats the coarse category's name. */
-  function categoryScore(category, typed) {
-    const name = String(category.name || category.slug).toLowerCase();
-    const own = words(name).concat(words(category.slug));
-    const coarse = words(category.coarse);
-    let score = 0;
-    for (let i = 0; i < typed.length; i++) {
-      const token = typed[i];
-      if (i === 0 && name.startsWith(token)) continue;
-      if (own.some((w) => w.startsWith(token))) score += 1;
-      else if (name.includes(token)) score += 2;
-      else if (coarse.some((w) => w.startsWith(token))) score += 3;
-      else return -1;
-    }
-    return score;
   }
 
   function create({ host, task, context, draft, initialAnswer, onChange }) {
@@ -105,7 +76,11 @@
     const history = { back: [], forward: [] };
     let dragStart = null; // the model when a move or resize began: the whole drag is one undo step
     let missing = [];     // the controls answer() found empty, outlined until they change
-    const picker = { open: false, matches: [], active: 0 };
+    const picker = window.ShopCategoryPicker.create({
+      root: el.picker, input: el.pickerInput, list: el.pickerList, host: root, categories,
+      optionTestId: "matching-option-", onPick: (slug) => setCategory(slug),
+      decorate: (option, category) => option.classList.toggle("current", category.slug === model.category),
+    });
 
     if (draft && draft.v === DRAFT_VERSION) {
       model = { box: fit(draft.box), category: known(draft.category),
@@ -121,7 +96,7 @@
       stage: el.stage, root, zoomLabel: el.zoom, imageError: el.imageError,
       image: { url: scene.url || "", width, height }, view, newBoxColour: () => BOX_COLOUR,
       on: {
-        press: () => closePicker(),
+        press: () => picker.close(),
         // Only the box is ever hit (the creator's outline lets the pointer through): a click on it
         // starts a move, so this is the click on empty image.
         select: (item) => { boxSelected = Boolean(item); paintScene(); notify(); },
@@ -207,83 +182,7 @@
       canvas.reveal(model.box);
     }
 
-    /* ---------- category search ---------- */
-
-    function openPicker() {
-      picker.open = true;
-      el.pickerInput.value = "";
-      el.picker.hidden = false;
-      root.dataset.picker = "open";
-      filterPicker();
-      el.pickerInput.focus();
-    }
-
-    function closePicker() {
-      if (!picker.open) return;
-      picker.open = false;
-      el.picker.hidden = true;
-      root.dataset.picker = "closed";
-      if (document.activeElement === el.pickerInput) el.pickerInput.blur();
-    }
-
-    function filterPicker() {
-      const typed = words(el.pickerInput.value);
-      if (!typed.length) {
-        picker.matches = categories.slice();
-        picker.active = Math.max(0, picker.matches.findIndex((c) => c.slug === model.category));
-      } else {
-        picker.matches = categories
-          .map((category, order) => ({ category, order, score: categoryScore(category, typed) }))
-          .filter((m) => m.score >= 0)
-          .sort((a, b) => a.score - b.score || a.order - b.order)
-          .map((m) => m.category);
-        picker.active = 0;
-      }
-      paintPicker();
-    }
-
-    function paintPicker() {
-      if (!picker.matches.length) {
-        el.pickerList.replaceChildren(element("li", "bx-picker-none muted small", "No category matches."));
-        return;
-      }
-      el.pickerList.replaceChildren(...picker.matches.map((category, i) => {
-        const option = element("li", "bx-picker-option" + (i === picker.active ? " active" : ""));
-        option.setAttribute("role", "option");
-        option.setAttribute("aria-selected", String(i === picker.active));
-        option.dataset.slug = category.slug;
-        option.setAttribute("data-testid", "matching-option-" + category.slug);
-        if (category.slug === model.category) option.classList.add("current");
-        option.append(element("span", "bx-option-name", category.name || category.slug),
-          element("span", "bx-option-coarse muted small", category.coarse || ""));
-        return option;
-      }));
-      const active = el.pickerList.children[picker.active];
-      if (active && active.scrollIntoView) active.scrollIntoView({ block: "nearest" });
-    }
-
-    function choose(slug) {
-      closePicker();
-      setCategory(slug);
-    }
-
-    /* Keys while the search has focus: it takes every one, so typing "k" or Enter never reaches the session. */
-    function onPickerKey(event) {
-      event.stopPropagation();
-      const count = picker.matches.length;
-      const move = { ArrowDown: 1, ArrowUp: -1, Tab: event.shiftKey ? -1 : 1 }[event.key];
-      if (move) {
-        event.preventDefault();
-        if (count) picker.active = (picker.active + move + count) % count;
-        paintPicker();
-      } else if (event.key === "Enter") {
-        event.preventDefault();
-        if (count) choose(picker.matches[picker.active].slug);
-      } else if (event.key === "Escape") {
-        event.preventDefault();
-        closePicker();
-      }
-    }
+    const openPicker = () => picker.open({ selected: model.category });
 
     /* ---------- painting ---------- */
 
@@ -364,7 +263,7 @@
       if (!target || !root.contains(target)) return;
       if (target.matches("button")) target.blur();
       // The buttons keep the focus where it was (see mousedown), so the search would stay open under them.
-      if (target.dataset.action !== "pick-category") closePicker();
+      if (target.dataset.action !== "pick-category") picker.close();
       switch (target.dataset.action) {
         case "undo": undo(); break;
         case "redo": redo(); break;
@@ -374,7 +273,7 @@
         case "reset-box": resetBox(); break;
         case "verdict": setVerdict(target.dataset.value); break;
         case "spam": toggleSpam(); break;
-        case "pick-category": if (picker.open) closePicker(); else openPicker(); break;
+        case "pick-category": if (picker.isOpen()) picker.close(); else openPicker(); break;
         default: break;
       }
     }
@@ -382,17 +281,9 @@
     root.addEventListener("click", onClick, { signal });
     // A button must not keep the focus, or Space and Enter would press it again.
     root.addEventListener("mousedown", (e) => { if (e.target.closest("button")) e.preventDefault(); }, { signal });
-    el.pickerInput.addEventListener("input", filterPicker, { signal });
-    el.pickerInput.addEventListener("keydown", onPickerKey, { signal });
-    el.pickerInput.addEventListener("blur", closePicker, { signal });
-    el.pickerList.addEventListener("mousedown", (e) => e.preventDefault(), { signal });
-    el.pickerList.addEventListener("click", (e) => {
-      const option = e.target.closest("[data-slug]");
-      if (option) choose(option.dataset.slug);
-    }, { signal });
 
     function onKey(event) {
-      if (picker.open && event.target === el.pickerInput) return true;
+      if (picker.isOpen() && event.target === el.pickerInput) return true;
       const key = event.key;
       const lower = key.toLowerCase();
       if (event.ctrlKey || event.metaKey) {
@@ -451,7 +342,7 @@
     function destroy() {
       listeners.abort();
       canvas.destroy();
-      closePicker();
+      picker.destroy();
       dragStart = null;
       el.productImage.removeAttribute("src");
       root.dataset.ready = "false";
@@ -459,7 +350,6 @@
 
     paintStatic();
     paint();
-    root.dataset.picker = "closed";
     root.dataset.ready = "true";
     return { answer, draft: saveDraft, onKey, destroy };
   }
