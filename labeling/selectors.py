@@ -27,7 +27,9 @@ def queues_open_to(*, user: User, now: datetime | None = None) -> QuerySet[Queue
 
     ``available_for_me`` is built from small sets so that it does not evaluate a live-lease subquery
     for every task of a large queue: open tasks (label_count < replication), minus the open tasks
-    that live leases fill up, minus the open tasks this user has touched (claimed, skipped, labeled).
+    that live leases fill up, minus the open tasks this user has touched (claimed, skipped, labeled),
+    minus the open tasks whose golden twin they touched; golden copies likewise leave out those whose
+    twin they touched.
     """
     now = now or timezone.now()
     queues = Queue.objects.filter(is_active=True)
@@ -44,16 +46,25 @@ def queues_open_to(*, user: User, now: datetime | None = None) -> QuerySet[Queue
     open_tasks_with_slots_taken = open_tasks.alias(slots_taken=F("label_count") + _count(live_leases))
     filled_by_leases = open_tasks_with_slots_taken.filter(pk__in=leased_task_ids, slots_taken__gte=OuterRef("replication"))
     touched_and_open = open_tasks_with_slots_taken.filter(pk__in=touched_task_ids, slots_taken__lt=OuterRef("replication"))
+    # Claim never serves both twins: a normal task whose golden copy the user touched is not theirs
+    # to claim, nor a golden copy of a task they touched.
+    twins_of_touched = Assignment.objects.filter(queue=OuterRef(OuterRef("pk")), labeler=user,
+                                                 task__twin_of__isnull=False).values("task__twin_of")
+    twin_blocked_and_open = (open_tasks_with_slots_taken.filter(pk__in=twins_of_touched,
+                                                                slots_taken__lt=OuterRef("replication"))
+                             .exclude(pk__in=touched_task_ids))
     golden_tasks = Task.objects.filter(queue=OuterRef("pk"), is_golden=True)
     golden_untouched = Case(
-        When(golden_rate__gt=0, then=_count(golden_tasks) - _count(golden_tasks.filter(pk__in=touched_task_ids))),
+        When(golden_rate__gt=0, then=_count(golden_tasks) - _count(golden_tasks.filter(pk__in=touched_task_ids))
+             - _count(golden_tasks.filter(twin_of__in=touched_task_ids).exclude(pk__in=touched_task_ids))),
         default=Value(0),
     )
     return queues.annotate(
         tasks_total=_count(normal_tasks),
         tasks_complete=_count(normal_tasks.filter(label_count__gte=OuterRef("replication"))),
         my_labels=_count(Label.objects.filter(task__queue=OuterRef("pk"), labeler=user)),
-        available_for_me=_count(open_tasks) - _count(filled_by_leases) - _count(touched_and_open) + golden_untouched,
+        available_for_me=(_count(open_tasks) - _count(filled_by_leases) - _count(touched_and_open)
+                          - _count(twin_blocked_and_open) + golden_untouched),
     ).order_by("-priority", "id")
 
 

@@ -178,3 +178,30 @@ def test_a_golden_set_linked_in_the_admin_serves_its_items_at_once_and_another_k
     response = client.post(f"/admin/labeling/queue/{queue.pk}/change/", {**form, "golden_sets": [golden_set.pk]})
     assert response.status_code == 302
     assert Task.objects.filter(queue=queue, is_golden=True, golden_item__golden_set=golden_set).count() == 1
+
+
+def test_the_count_left_for_a_labeler_leaves_out_the_twin_of_what_they_were_served(make_queue, make_user):
+    from labeling.selectors import queues_open_to
+
+    queue = make_queue(tasks=2, replication=3, golden_rate=0.5)
+    first = Task.objects.filter(queue=queue).order_by("pk").first()
+    golden_item_from_task(task=first, expert=make_user(Role.EXPERT), answer=SIMILAR)
+    labeler = make_user(Role.LABELER)
+    assert queues_open_to(user=labeler).get(pk=queue.pk).available_for_me == 3  # two tasks and one copy
+    lease = assignment_claim(queue=queue, labeler=labeler, rng=AlwaysGoldenFirst())
+    assert lease.task.is_golden
+    label_submit(assignment_id=lease.pk, labeler=labeler, answer=SIMILAR)
+    # The copy is done and its twin is not theirs: one task is left, as claim would hand out.
+    assert queues_open_to(user=labeler).get(pk=queue.pk).available_for_me == 1
+    served = []
+    while (lease := assignment_claim(queue=queue, labeler=labeler)) is not None:
+        served.append(lease.task_id)
+        label_submit(assignment_id=lease.pk, labeler=labeler, answer=SIMILAR)
+    assert len(served) == 1 and queues_open_to(user=labeler).get(pk=queue.pk).available_for_me == 0
+
+    other = make_user(Role.LABELER)
+    lease = assignment_claim(queue=queue, labeler=other, rng=type("NormalFirst", (), {"random": lambda self: 0.99})())
+    assert lease.task_id == first.pk
+    label_submit(assignment_id=lease.pk, labeler=other, answer=SIMILAR)
+    # Having labeled the normal task, its golden copy is not counted for them either.
+    assert queues_open_to(user=other).get(pk=queue.pk).available_for_me == 1
