@@ -7,6 +7,25 @@ import re
 from playwright.sync_api import Page, expect
 
 
+# Run before any page script (``page.add_init_script``): every CSP violation the page sees is kept on window.
+RECORD_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation",
+  (event) => window.__cspViolations.push(event.violatedDirective + " " + event.blockedURI));
+"""
+
+
+def csp_violations(page: Page) -> list[str]:
+    """What RECORD_VIOLATIONS recorded on the page so far."""
+    return page.evaluate("window.__cspViolations || []")
+
+
+def work_page_open(page: Page, base_url: str, queue_id: int) -> None:
+    """Open a queue's work page and wait until a task is on it (sign in first)."""
+    page.goto(f"{base_url}/queues/{queue_id}/work/")
+    expect(page.locator("#grader")).to_have_attribute("data-mode", "task")
+
+
 class LoginPage:
     def __init__(self, page: Page, base_url: str):
         self.page = page

@@ -21,7 +21,7 @@ from labeling.taxonomy import taxonomy_seed
 
 from attribute_editor_pages import AttributeEditorPage
 from conftest import PASSWORD
-from frontend_pages import LoginPage
+from frontend_pages import LoginPage, RECORD_VIOLATIONS, csp_violations, work_page_open
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -32,11 +32,6 @@ SCENE_WIDTH, SCENE_HEIGHT = 640, 480
 BOX = [200.0, 100.0, 320.0, 260.0]
 NAVY = (29, 43, 92)
 ADDED_COLOUR = "beige"
-RECORD_VIOLATIONS = """
-window.__cspViolations = [];
-document.addEventListener("securitypolicyviolation",
-  (event) => window.__cspViolations.push(event.violatedDirective + " " + event.blockedURI));
-"""
 DRAFT_HOLDS_VALUES = """(count) => Object.keys(localStorage).some((key) => {
   if (!key.startsWith("shoplabel:draft:")) return false;
   const saved = JSON.parse(localStorage.getItem(key));
@@ -92,8 +87,7 @@ def _open_work_page(page, live_server, queue, *, sign_in: bool = True) -> Attrib
     if sign_in:
         page.add_init_script(RECORD_VIOLATIONS)
         LoginPage(page, live_server.url).sign_in("lena", PASSWORD)
-    page.goto(f"{live_server.url}/queues/{queue.pk}/work/")
-    expect(page.locator("#grader")).to_have_attribute("data-mode", "task")
+    work_page_open(page, live_server.url, queue.pk)
     editor = AttributeEditorPage(page)
     editor.wait_ready()
     return editor
@@ -104,7 +98,7 @@ def _expect_submitted(page, count: int = 1) -> None:
 
 
 def _assert_no_csp_violations(page) -> None:
-    assert page.evaluate("window.__cspViolations") == []
+    assert csp_violations(page) == []
 
 
 def test_a_labeler_labels_every_attribute_of_a_crop_with_the_keyboard_alone(

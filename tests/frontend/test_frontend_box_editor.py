@@ -19,7 +19,7 @@ from labeling.taxonomy import taxonomy_seed
 
 from box_editor_pages import BoxEditorPage
 from conftest import PASSWORD
-from frontend_pages import LoginPage
+from frontend_pages import LoginPage, RECORD_VIOLATIONS, csp_violations, work_page_open
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -35,11 +35,6 @@ PROPOSALS = [
     {"box": [20.0, 300.0, 90.0, 400.0], "category": "shoes", "score": 0.42},
 ]
 PIXEL_TOLERANCE = 1.0
-RECORD_VIOLATIONS = """
-window.__cspViolations = [];
-document.addEventListener("securitypolicyviolation",
-  (event) => window.__cspViolations.push(event.violatedDirective + " " + event.blockedURI));
-"""
 DRAFT_HOLDS_BOXES = """(count) => Object.keys(localStorage).some((key) => {
   if (!key.startsWith("shoplabel:draft:")) return false;
   const saved = JSON.parse(localStorage.getItem(key));
@@ -79,8 +74,7 @@ def box_queue_create(db, pool):
 
 def _open_work_page(page, live_server, queue) -> BoxEditorPage:
     LoginPage(page, live_server.url).sign_in("lena", PASSWORD)
-    page.goto(f"{live_server.url}/queues/{queue.pk}/work/")
-    expect(page.locator("#grader")).to_have_attribute("data-mode", "task")
+    work_page_open(page, live_server.url, queue.pk)
     editor = BoxEditorPage(page)
     editor.wait_ready()
     return editor
@@ -232,7 +226,7 @@ def test_nothing_to_box_submits_an_empty_answer_and_an_empty_submit_without_it_i
 
     _expect_submitted(browser_page)
     assert Label.objects.get(labeler=labeler).answer == {"boxes": []}
-    assert browser_page.evaluate("window.__cspViolations") == []
+    assert csp_violations(browser_page) == []
     assert foreign == []
 
 

@@ -8,16 +8,10 @@ import pytest
 from playwright.sync_api import expect
 
 from conftest import PASSWORD
-from frontend_pages import LoginPage, MyQueuesPage
+from frontend_pages import LoginPage, MyQueuesPage, RECORD_VIOLATIONS, csp_violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-# Every violation the page sees is recorded on window; console messages are the second witness.
-RECORD_VIOLATIONS = """
-window.__cspViolations = [];
-document.addEventListener("securitypolicyviolation",
-  (event) => window.__cspViolations.push(event.violatedDirective + " " + event.blockedURI));
-"""
 
 
 def _watch(page, origin: str) -> dict[str, list[str]]:
@@ -32,7 +26,7 @@ def _watch(page, origin: str) -> dict[str, list[str]]:
 
 
 def _violations(page) -> list[str]:
-    return page.evaluate("window.__cspViolations || []")
+    return csp_violations(page)
 
 
 def test_the_labelers_grading_page_works_under_the_policy(live_server, browser_page, labeler, relevance_queue):

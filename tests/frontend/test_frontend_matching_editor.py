@@ -19,7 +19,7 @@ from labeling.services.tasks import TaskSpec, tasks_create
 from labeling.taxonomy import taxonomy_seed
 
 from conftest import PASSWORD
-from frontend_pages import LoginPage
+from frontend_pages import LoginPage, RECORD_VIOLATIONS, csp_violations, work_page_open
 from matching_editor_pages import MatchingEditorPage
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -30,11 +30,6 @@ ITEM = (300, 150, 420, 330)
 CREATOR_BOX = [280.0, 130.0, 400.0, 310.0]
 CREATOR_CATEGORY = "tops"
 PIXEL_TOLERANCE = 1.0
-RECORD_VIOLATIONS = """
-window.__cspViolations = [];
-document.addEventListener("securitypolicyviolation",
-  (event) => window.__cspViolations.push(event.violatedDirective + " " + event.blockedURI));
-"""
 
 
 def _png(size: tuple[int, int], shapes: list[tuple[tuple[int, int, int, int], tuple[int, int, int]]]) -> bytes:
@@ -71,8 +66,7 @@ def pair_queue_create(db, pool):
 
 def _open_work_page(page, live_server, queue) -> MatchingEditorPage:
     LoginPage(page, live_server.url).sign_in("lena", PASSWORD)
-    page.goto(f"{live_server.url}/queues/{queue.pk}/work/")
-    expect(page.locator("#grader")).to_have_attribute("data-mode", "task")
+    work_page_open(page, live_server.url, queue.pk)
     editor = MatchingEditorPage(page)
     editor.wait_ready()
     return editor
@@ -252,7 +246,7 @@ def test_the_editor_loads_its_images_and_runs_without_a_csp_violation_or_a_forei
     editor.submit()
 
     _expect_submitted(browser_page)
-    assert browser_page.evaluate("window.__cspViolations") == []
+    assert csp_violations(browser_page) == []
     assert foreign == []
 
 
