@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from django.core.files.storage import default_storage
 from django.db import transaction
 
-from labeling.golden.services import GoldenError, GoldenItemInput, golden_items_put, queue_golden_sets_add
-from labeling.models import (CreatorPair, GoldenSet, GoldenSource, GuideVersion, Image, ImageKind, Label, Pool, Queue,
-                             Task, TaskKind, User)
+from evaluation.producers import producer_queue_create
+from labeling.golden.services import GoldenItemInput, golden_items_put
+from labeling.models import (CreatorPair, GoldenSet, GoldenSource, Image, ImageKind, Label, Pool, Queue, Task, TaskKind,
+                             User)
 from labeling.services.images import image_open, image_png_bytes, images_store
-from labeling.services.queues import queue_create
 from labeling.services.tasks import TaskSpec, tasks_create
 from labeling.task_kinds import task_kind_spec
 
@@ -115,11 +115,6 @@ def attribute_tasks_payloads(*, crops: list[CropSpec]) -> list[tuple[str, dict]]
     return [(crop.key, _payload(crop=crop, image=image)) for crop, image in zip(crops, images)]
 
 
-def _attributes_guide_version() -> GuideVersion | None:
-    return (GuideVersion.objects.filter(guide__task_kind=TaskKind.ATTRIBUTES)
-            .order_by("-created_at", "-version").first())
-
-
 def attribute_queue_create(*, name: str, crops: list[CropSpec], created_by: User | None, replication: int = 3,
                            golden_rate: float = 0.0, golden_sets: Iterable[GoldenSet] = (),
                            allowed_pools: Iterable[Pool] = ()) -> Queue:
@@ -130,15 +125,9 @@ def attribute_queue_create(*, name: str, crops: list[CropSpec], created_by: User
         raise AttributeQueueError(ATTRIBUTE_QUEUE_NO_CROPS.format(reason="nothing was boxed there yet"), "source")
     payloads = attribute_tasks_payloads(crops=crops)
     with transaction.atomic():
-        queue = queue_create(name=name, task_kind=TaskKind.ATTRIBUTES, replication=replication,
-                             golden_rate=golden_rate, guide_version=_attributes_guide_version(),
-                             allowed_pools=allowed_pools, created_by=created_by)
-        golden_sets = list(golden_sets)
-        if golden_sets:
-            try:
-                queue_golden_sets_add(queue=queue, golden_sets=golden_sets)
-            except GoldenError as refusal:
-                raise AttributeQueueError(str(refusal), "golden_sets") from refusal
+        queue = producer_queue_create(error_class=AttributeQueueError, task_kind=TaskKind.ATTRIBUTES, name=name,
+                                      replication=replication, golden_rate=golden_rate, golden_sets=golden_sets,
+                                      allowed_pools=allowed_pools, created_by=created_by)
         tasks_create(queue=queue, specs=[TaskSpec(source_key=key, payload=payload) for key, payload in payloads])
     return queue
 

@@ -16,9 +16,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from evaluation.models import BoxQueueJob, BoxQueueJobStatus, BoxQueueScene, ModelKind, ModelVersion
-from labeling.golden.services import GoldenError, queue_golden_sets_add
-from labeling.models import GoldenSet, GuideVersion, Image, Pool, SceneSet, TaskKind, User
-from labeling.services.queues import queue_create
+from evaluation.producers import producer_queue_create
+from labeling.models import GoldenSet, Image, Pool, SceneSet, TaskKind, User
 from labeling.services.tasks import TaskSpec, tasks_create
 from labeling.task_kinds import task_kind_spec
 
@@ -37,11 +36,6 @@ class BoxQueueError(ValueError):
     def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
         self.field = field
-
-
-def _boxes_guide_version() -> GuideVersion | None:
-    return (GuideVersion.objects.filter(guide__task_kind=TaskKind.BOUNDING_BOXES)
-            .order_by("-created_at", "-version").first())
 
 
 def box_queue_create(*, name: str, scene_set: SceneSet, created_by: User | None, detector: ModelVersion | None = None,
@@ -63,15 +57,10 @@ def box_queue_create(*, name: str, scene_set: SceneSet, created_by: User | None,
     if not scene_ids:
         raise BoxQueueError(BOX_QUEUE_SCENE_SET_EMPTY.format(name=scene_set.name), "scene_set")
     with transaction.atomic():
-        queue = queue_create(name=name, task_kind=TaskKind.BOUNDING_BOXES, replication=replication,
-                             golden_rate=golden_rate, guide_version=_boxes_guide_version(),
-                             allowed_pools=allowed_pools, show_preannotations=show_preannotations,
-                             created_by=created_by)
-        if golden_sets:
-            try:
-                queue_golden_sets_add(queue=queue, golden_sets=golden_sets)
-            except GoldenError as refusal:  # a set of another kind
-                raise BoxQueueError(str(refusal), "golden_sets") from refusal
+        queue = producer_queue_create(error_class=BoxQueueError, task_kind=TaskKind.BOUNDING_BOXES, name=name,
+                                      replication=replication, golden_rate=golden_rate, golden_sets=golden_sets,
+                                      allowed_pools=allowed_pools, show_preannotations=show_preannotations,
+                                      created_by=created_by)
         job = BoxQueueJob.objects.create(queue=queue, scene_set=scene_set, detector=detector,
                                          scenes_total=len(scene_ids), created_by=created_by)
         if detector is None:

@@ -8,9 +8,9 @@ from collections.abc import Iterable
 from django.core.files.storage import default_storage
 from django.db import transaction
 
-from labeling.golden.services import GoldenError, GoldenItemInput, golden_items_put, queue_golden_sets_add
-from labeling.models import CreatorPair, GoldenSet, GoldenSource, GuideVersion, Pool, Queue, TaskKind, User
-from labeling.services.queues import queue_create
+from evaluation.producers import producer_queue_create
+from labeling.golden.services import GoldenItemInput, golden_items_put
+from labeling.models import CreatorPair, GoldenSet, GoldenSource, Pool, Queue, TaskKind, User
 from labeling.services.tasks import TaskSpec, tasks_create
 from labeling.task_kinds import task_kind_spec
 
@@ -47,11 +47,6 @@ def _pairs_loaded(pairs: Iterable[CreatorPair]) -> list[CreatorPair]:
     return list(pairs)
 
 
-def _cleanup_guide_version() -> GuideVersion | None:
-    return (GuideVersion.objects.filter(guide__task_kind=TaskKind.MATCHING_PAIR)
-            .order_by("-created_at", "-version").first())
-
-
 def cleanup_queue_create(*, name: str, pairs: Iterable[CreatorPair], created_by: User | None, replication: int = 3,
                          golden_rate: float = 0.0, golden_sets: Iterable[GoldenSet] = (),
                          allowed_pools: Iterable[Pool] = ()) -> Queue:
@@ -62,15 +57,9 @@ def cleanup_queue_create(*, name: str, pairs: Iterable[CreatorPair], created_by:
     if not pairs:
         raise CleanupQueueError(CLEANUP_QUEUE_NO_PAIRS, "pair_import")
     with transaction.atomic():
-        queue = queue_create(name=name, task_kind=TaskKind.MATCHING_PAIR, replication=replication,
-                             golden_rate=golden_rate, guide_version=_cleanup_guide_version(),
-                             allowed_pools=allowed_pools, created_by=created_by)
-        golden_sets = list(golden_sets)
-        if golden_sets:
-            try:
-                queue_golden_sets_add(queue=queue, golden_sets=golden_sets)
-            except GoldenError as refusal:
-                raise CleanupQueueError(str(refusal), "golden_sets") from refusal
+        queue = producer_queue_create(error_class=CleanupQueueError, task_kind=TaskKind.MATCHING_PAIR, name=name,
+                                      replication=replication, golden_rate=golden_rate, golden_sets=golden_sets,
+                                      allowed_pools=allowed_pools, created_by=created_by)
         tasks_create(queue=queue, specs=[TaskSpec(source_key=PAIR_TASK_KEY.format(pair_id=pair.pk),
                                                   payload=pair_payload(pair=pair)) for pair in pairs])
     return queue

@@ -23,7 +23,8 @@ from django.utils.text import slugify
 
 from evaluation.models import Candidate, EvalRun, EvalRunScene, EvalRunStatus, ModelKind, ModelVersion, QueryObject
 from labeling.golden.services import GoldenItemInput, golden_items_put, golden_set_create, queue_golden_sets_add
-from labeling.models import GoldenSet, GoldenSource, GuideVersion, Image, ImageKind, Product, Queue, SceneSet, TaskKind
+from labeling.models import GoldenSet, GoldenSource, Image, ImageKind, Product, Queue, SceneSet, TaskKind
+from labeling.selectors import guide_version_latest
 from labeling.services.images import image_open, image_png_bytes, images_store
 from labeling.services.queues import queue_create
 from labeling.services.tasks import TaskSpec, tasks_create
@@ -203,11 +204,6 @@ def model_version_register(*, kind: str, name: str, version_tag: str, checkpoint
 
 # -- runs ---------------------------------------------------------------------------------------
 
-def _relevance_guide_version() -> GuideVersion | None:
-    return (GuideVersion.objects.filter(guide__task_kind=TaskKind.RELEVANCE)
-            .order_by("-created_at", "-version").first())
-
-
 def eval_run_create(*, created_by, name: str, scene_set: SceneSet, detector: ModelVersion, embedder: ModelVersion,
                     restrict_category: bool = True, restrict_gender: bool = False, replication: int = 3,
                     golden_rate: float = 0.0, baseline: EvalRun | None = None, top_k: int = 5,
@@ -236,7 +232,7 @@ def eval_run_create(*, created_by, name: str, scene_set: SceneSet, detector: Mod
         # A run's name may use all 200 characters of EvalRun.name; its queue's name adds a prefix.
         queue = queue_create(name=f"Relevance: {name}"[:QUEUE_NAME_MAX_LENGTH], task_kind=TaskKind.RELEVANCE,
                              replication=replication, golden_rate=golden_rate,
-                             guide_version=_relevance_guide_version())
+                             guide_version=guide_version_latest(task_kind=TaskKind.RELEVANCE))
         run = EvalRun.objects.create(
             name=name, scene_set=scene_set, detector=detector, embedder=embedder,
             restrict_category=restrict_category, restrict_gender=restrict_gender, replication=replication,

@@ -8,7 +8,7 @@ from django.db.models import Case, Exists, F, Func, IntegerField, OuterRef, Quer
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from labeling.models import Assignment, AssignmentState, Label, Queue, Role, Task, User
+from labeling.models import Assignment, AssignmentState, GuideVersion, Label, Queue, Role, Task, User
 
 
 def _count(queryset: QuerySet) -> Coalesce:
@@ -76,3 +76,9 @@ def labels_of(*, labeler: User) -> QuerySet[Label]:
 def queue_tasks(*, queue: Queue) -> QuerySet[Task]:
     """Staff view of a queue's tasks, golden flag included, in claim order."""
     return Task.objects.filter(queue=queue).select_related("queue").order_by("-priority", "created_at", "id")
+
+
+def guide_version_latest(*, task_kind: str) -> GuideVersion | None:
+    """The newest guide version of a task kind: what a new queue and a new golden answer work under."""
+    return (GuideVersion.objects.filter(guide__task_kind=task_kind)
+            .select_related("guide").order_by("-created_at", "-version").first())

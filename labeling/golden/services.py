@@ -18,6 +18,7 @@ from django.db.models import F
 
 from labeling.models import (GoldenItem, GoldenItemRevision, GoldenSet, GoldenSource, GuideVersion, Queue, Task,
                              User)
+from labeling.selectors import guide_version_latest
 from labeling.services.tasks import TaskSpec, tasks_create
 from labeling.task_kinds import task_kind_spec
 
@@ -65,10 +66,6 @@ def golden_set_create(*, name: str, task_kind: str, description: str = "", creat
     return GoldenSet.objects.create(name=name, task_kind=task_kind, description=description, created_by=created_by)
 
 
-def _latest_guide_version(task_kind: str) -> GuideVersion | None:
-    return GuideVersion.objects.filter(guide__task_kind=task_kind).order_by("-created_at", "-version").first()
-
-
 def golden_items_put(*, golden_set: GoldenSet, items: Iterable[GoldenItemInput]) -> tuple[list[GoldenItem], int, int]:
     """Create the items whose key is new in the set, revise those whose answer or reason changed;
     validate everything first, so a bad item stores nothing. Then copy new items into every queue
@@ -87,7 +84,7 @@ def golden_items_put(*, golden_set: GoldenSet, items: Iterable[GoldenItemInput])
         existing = {row.key: row for row in
                     GoldenItem.objects.select_for_update().filter(golden_set=golden_set,
                                                                   key__in=[item.key for item, _, _ in cleaned])}
-        guide_version = _latest_guide_version(golden_set.task_kind)
+        guide_version = guide_version_latest(task_kind=golden_set.task_kind)
         result, new_items, revisions = [], [], []
         for item, payload, answer in cleaned:
             row = existing.get(item.key)
@@ -127,7 +124,7 @@ def golden_item_revise(*, item: GoldenItem, answer, expert: User, reason: str | 
         item.answer, item.expert, item.source = cleaned, expert, GoldenSource.EXPERT
         if reason is not None:
             item.reason = reason
-        item.guide_version = _latest_guide_version(item.golden_set.task_kind) or item.guide_version
+        item.guide_version = guide_version_latest(task_kind=item.golden_set.task_kind) or item.guide_version
         item.revision = F("revision") + 1
         item.save(update_fields=["answer", "expert", "source", "reason", "guide_version", "revision", "updated_at"])
         item.refresh_from_db()

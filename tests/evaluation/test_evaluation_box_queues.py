@@ -98,3 +98,26 @@ def test_the_worlds_golden_box_set_answers_each_scene_with_its_true_boxes(engine
                            golden_sets=[golden_set])
     lease = assignment_claim(queue=job.queue, labeler=labeler)
     assert lease.task.is_golden and lease.task.golden_item.golden_set == golden_set
+
+
+def test_a_golden_set_of_another_kind_is_refused_on_its_field_and_no_queue_is_left(engineer, scene_set):
+    from labeling.golden.services import GOLDEN_SET_KIND_MISMATCH, golden_set_create
+    from labeling.models import Queue
+
+    relevance_set = golden_set_create(name="relevance answers", task_kind="relevance")
+    with pytest.raises(BoxQueueError) as refused:
+        box_queue_create(name="mixed", scene_set=scene_set, created_by=engineer, golden_sets=[relevance_set])
+    assert refused.value.field == "golden_sets"
+    assert str(refused.value) == GOLDEN_SET_KIND_MISMATCH.format(name="relevance answers", set_kind="relevance",
+                                                                 queue="mixed", queue_kind="bounding_boxes")
+    assert not Queue.objects.filter(name="mixed").exists()
+
+
+def test_a_new_queue_works_under_the_kinds_newest_guide(engineer, scene_set):
+    from labeling.models import Guide, GuideVersion
+
+    guide = Guide.objects.create(task_kind="bounding_boxes", title="Boxes")
+    GuideVersion.objects.create(guide=guide, version=1, body="v1")
+    newest = GuideVersion.objects.create(guide=guide, version=2, body="v2")
+    job = box_queue_create(name="guided", scene_set=scene_set, created_by=engineer)
+    assert job.queue.guide_version == newest
