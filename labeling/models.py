@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 
 class Role(models.TextChoices):
@@ -27,6 +27,10 @@ class PoolKind(models.TextChoices):
 class Pool(models.Model):
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=20, choices=PoolKind.choices)
+    # What one label costs from this pool; the quality dashboard shows cost per label and per
+    # correct label when it is set.
+    cost_per_label = models.DecimalField(max_digits=8, decimal_places=4, null=True, blank=True,
+                                         help_text="cost of one label from this pool (any currency)")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_kind_display()})"
@@ -36,6 +40,9 @@ class User(AbstractUser):
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.LABELER)
     # Every labeler belongs to a pool; staff roles may have none.
     pool = models.ForeignKey(Pool, null=True, blank=True, on_delete=models.PROTECT, related_name="members")
+    # A simulated labeler (``simulate_labelers``): a program with an error model, never a person.
+    # Its labels carry the same flag, and every page that shows people or labels says so.
+    is_simulated = models.BooleanField(default=False)
 
     @property
     def is_labeler(self) -> bool:
@@ -159,10 +166,26 @@ class GuideVersion(models.Model):
         return f"{self.guide} v{self.version}"
 
 
+class AggregationMethod(models.TextChoices):
+    MAJORITY = "majority", "Majority vote"
+    DAWID_SKENE = "dawid_skene", "Dawid-Skene"
+
+
 class Queue(models.Model):
     name = models.CharField(max_length=200)
     task_kind = models.CharField(max_length=30, choices=TaskKind.choices)
-    replication = models.PositiveSmallIntegerField(default=3, help_text="labels wanted per task")
+    replication = models.PositiveSmallIntegerField(
+        default=3, help_text="labels wanted per task (the most, when adaptive replication is on)")
+    # Adaptive replication (labeling/QUEUE.md): with an agreement target set, a task first gets
+    # min_labels labels and then one more at a time, up to replication, while its agreement stays
+    # below the target. No target: every task gets exactly ``replication`` labels.
+    min_labels = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="adaptive replication: labels every task gets before its agreement is checked")
+    agreement_target = models.FloatField(
+        null=True, blank=True, help_text="adaptive replication: a task stops getting labels once its agreement reaches this")
+    # How the queue's labels become one answer per task, for the run metrics and the exports.
+    aggregation = models.CharField(max_length=20, choices=AggregationMethod.choices,
+                                   default=AggregationMethod.MAJORITY)
     golden_rate = models.FloatField(default=0.0, help_text="share of claims served from golden tasks")
     allowed_pools = models.ManyToManyField(Pool, blank=True, related_name="queues")
     guide_version = models.ForeignKey(GuideVersion, null=True, blank=True, on_delete=models.PROTECT)
@@ -188,6 +211,12 @@ class Queue(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(replication__gte=1), name="queue_replication_positive"),
             models.CheckConstraint(condition=Q(golden_rate__gte=0) & Q(golden_rate__lte=1), name="queue_golden_rate_share"),
+            models.CheckConstraint(
+                condition=Q(agreement_target__isnull=True) | (Q(agreement_target__gt=0) & Q(agreement_target__lte=1)),
+                name="queue_agreement_target_share"),
+            models.CheckConstraint(
+                condition=Q(min_labels__isnull=True) | (Q(min_labels__gte=1) & Q(min_labels__lte=F("replication"))),
+                name="queue_min_labels_within_replication"),
         ]
 
     def __str__(self) -> str:
@@ -210,6 +239,11 @@ class Task(models.Model):
     twin_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="golden_twins")
     # Labels stored so far; maintained by label_submit under the task's row lock.
     label_count = models.PositiveIntegerField(default=0)
+    # Adaptive replication: how many labels this task wants now (NULL = the queue's base: min_labels
+    # on an adaptive queue, else replication) and the agreement of its labels so far; both kept by
+    # label_submit under the task's row lock.
+    labels_wanted = models.PositiveSmallIntegerField(null=True, blank=True)
+    agreement = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -271,6 +305,8 @@ class Label(models.Model):
     is_staff_label = models.BooleanField(default=False)
     # Whether this label took one of the task's replication slots (and counts in the metrics).
     counts_toward_replication = models.BooleanField(default=True)
+    # Given by a simulated labeler (User.is_simulated), copied at submit so exports and frames carry it.
+    is_simulated = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -470,3 +506,18 @@ class CreatorPair(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["scene_key", "product_key"], name="creator_pair_unique")]
+
+
+class QualitySnapshot(models.Model):
+    """The quality report of one task kind, computed by a Celery task (labeling/quality/QUALITY.md)
+    so the dashboard reads one row however many labels there are. ``last_label_id`` is the newest
+    label it saw: a newer label means the snapshot is stale and a refresh is due."""
+
+    task_kind = models.CharField(max_length=30, choices=TaskKind.choices, unique=True)
+    report = models.JSONField(default=dict)
+    n_labels = models.PositiveIntegerField(default=0)
+    last_label_id = models.BigIntegerField(default=0)
+    computed_at = models.DateTimeField(null=True, blank=True)
+    compute_seconds = models.FloatField(default=0.0)
+    # Set when a refresh was enqueued and not yet finished, so page views enqueue at most one.
+    refresh_requested_at = models.DateTimeField(null=True, blank=True)

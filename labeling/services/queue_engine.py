@@ -333,6 +333,7 @@ def label_submit(
                 guide_version_id=queue.guide_version_id, time_spent_ms=time_spent_ms,
                 idempotency_key=idempotency_key or None, request_sha256=fingerprint,
                 is_staff_label=labeler_is_staff(labeler), counts_toward_replication=counted,
+                is_simulated=labeler.is_simulated,
             )
             Assignment.objects.filter(pk=assignment.pk).update(state=AssignmentState.SUBMITTED, finished_at=now)
             if counted:

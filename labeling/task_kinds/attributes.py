@@ -18,7 +18,7 @@ from labeling import taxonomy
 from labeling.answer_schemas import (ATTRIBUTE_MISSING, ATTRIBUTE_NOT_APPLICABLE, ATTRIBUTE_VALUE_UNKNOWN,
                                      ATTRIBUTES_NO_CATEGORY, ATTRIBUTES_NOT_OBJECT, AnswerSchemaError,
                                      require_answer_keys, require_object)
-from labeling.task_kinds.base import (Consensus, GoldenComparison, PayloadSchemaError, QualityRow, TaskKindSpec,
+from labeling.task_kinds.base import (AccuracyRow, Consensus, GoldenComparison, PayloadSchemaError, QualityRow, TaskKindSpec,
                                       require_keys)
 
 PAYLOAD_CROP_INVALID = "'crop' must be an object with the crop image's 'url' (and its 'width' and 'height')."
@@ -148,3 +148,17 @@ class AttributesKind(TaskKindSpec):
     def quality_rows(self, *, payload: dict, labels: list[tuple[int, dict]]) -> list[QualityRow]:
         return [QualityRow(labeler_id, f"attribute:{name}", value)
                 for labeler_id, answer in labels for name, value in answer["attributes"].items()]
+
+    def quality_field(self, unit: str) -> str:
+        # Every attribute has its own vocabulary: each is a field of its own.
+        return unit
+
+    def item_category(self, payload: dict) -> str | None:
+        return payload.get("category")
+
+    def accuracy_rows(self, *, payload: dict, answer: dict, golden: dict, scale: str = "exact",
+                      **options) -> list[AccuracyRow]:
+        """A row per attribute the golden answer sets."""
+        return [AccuracyRow(f"attribute:{name}", answer["attributes"].get(name) == value,
+                            answer["attributes"].get(name), value)
+                for name, value in golden["attributes"].items()]

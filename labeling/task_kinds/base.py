@@ -59,6 +59,20 @@ class QualityRow:
     value: Any
 
 
+@dataclass(frozen=True)
+class AccuracyRow:
+    """One judged unit of one label on a golden item: the accuracy frame has a row per (label, unit).
+
+    ``correct`` says whether the unit matches the golden answer; ``value`` and ``golden_value`` (when
+    the unit is nominal) feed the confusion matrix; ``category`` overrides the item's category."""
+
+    unit: str
+    correct: bool
+    value: Any = None
+    golden_value: Any = None
+    category: str | None = None
+
+
 class TaskKindSpec(ABC):
     """Subclass per kind and register an instance in ``labeling.task_kinds``; the abstract methods
     are what every kind must say for itself."""
@@ -77,6 +91,14 @@ class TaskKindSpec(ABC):
     golden_rule: ClassVar[str] = ""
     default_guide_title: ClassVar[str]
     default_guide_body: ClassVar[str]
+    # Label quality (labeling/quality/QUALITY.md): Krippendorff's level for this kind's values, their
+    # order (best first; the last is the most conservative, where a tie goes) and the values that
+    # are missing data rather than an answer.
+    alpha_level: ClassVar[str] = "nominal"
+    quality_value_order: ClassVar[tuple | None] = None
+    quality_missing_values: ClassVar[frozenset] = frozenset()
+    # The scales accuracy is reported on: "exact" always; "coarse" where the kind has one.
+    accuracy_scales: ClassVar[tuple[str, ...]] = ("exact",)
 
     # -- producers and labelers --------------------------------------------------------------
 
@@ -112,6 +134,23 @@ class TaskKindSpec(ABC):
     @abstractmethod
     def quality_rows(self, *, payload: dict, labels: list[tuple[int, dict]]) -> list[QualityRow]:
         """The quality frame's rows for one item, from its labels as (labeler id, answer) pairs."""
+
+    def quality_field(self, unit: str) -> str:
+        """The field a quality unit belongs to (consistency and alpha are also reported per field):
+        by default the unit's name up to its first ':' (``slot:3`` -> ``slot``)."""
+        return unit.split(":", 1)[0]
+
+    def item_category(self, payload: dict) -> str | None:
+        """The category an item is counted under in the per-category breakdown (None: no one category)."""
+        return None
+
+    def accuracy_rows(self, *, payload: dict, answer: dict, golden: dict, scale: str = "exact",
+                      **options) -> list[AccuracyRow]:
+        """The accuracy frame's rows for one label on a golden item: by default one row, the whole
+        answer against the golden answer through ``golden_compare``."""
+        comparison = self.golden_compare(payload=payload, answer=answer, golden=golden, coarse=scale == "coarse",
+                                         **options)
+        return [AccuracyRow("answer", comparison.correct)]
 
     def review_context(self, *, payload: dict, labels: list[tuple[str, dict]], consensus: Consensus,
                        golden: dict | None) -> dict:

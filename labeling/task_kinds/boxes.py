@@ -31,7 +31,7 @@ from statistics import median
 from labeling import taxonomy
 from labeling.answer_schemas import (BOX_ENTRY_NOT_OBJECT, BOXES_NOT_LIST, AnswerSchemaError, _clean_box,
                                      _clean_category, _image_size, _is_number, require_answer_keys, require_object)
-from labeling.task_kinds.base import (Consensus, GoldenComparison, PayloadSchemaError, QualityRow, TaskKindSpec,
+from labeling.task_kinds.base import (AccuracyRow, Consensus, GoldenComparison, PayloadSchemaError, QualityRow, TaskKindSpec,
                                       require_keys)
 from models_runtime import taxonomy as fixture_taxonomy
 
@@ -201,6 +201,7 @@ class BoundingBoxesKind(TaskKindSpec):
                       "frontend/editors/boxes.js")
     editor_stylesheets = ("frontend/editors/boxes.css",)
     review_template = "frontend/review/boxes.html"
+    accuracy_scales = ("exact", "coarse")
     golden_rule = "boxes pair one-to-one at IoU ≥ 0.5 with the same category; a label is correct when every box pairs, and the score is F1"
     default_guide_title = GUIDE_TITLE
     default_guide_body = GUIDE_BODY
@@ -267,6 +268,15 @@ class BoundingBoxesKind(TaskKindSpec):
                        coarse: bool = False, **options) -> GoldenComparison:
         return boxes_match(answer["boxes"], golden["boxes"], iou_threshold=iou_threshold,
                            category_key=_coarse_key() if coarse else (lambda slug: slug))
+
+    def accuracy_rows(self, *, payload: dict, answer: dict, golden: dict, scale: str = "exact",
+                      iou_threshold: float = DEFAULT_IOU_THRESHOLD, **options) -> list[AccuracyRow]:
+        """One row per label: correct when its boxes pair one-to-one with the golden boxes (IoU and
+        category, or coarse category on the coarse scale). A scene has many categories, so the row
+        has none of its own."""
+        comparison = self.golden_compare(payload=payload, answer=answer, golden=golden, iou_threshold=iou_threshold,
+                                         coarse=scale == "coarse")
+        return [AccuracyRow("boxes", comparison.correct)]
 
     def quality_rows(self, *, payload: dict, labels: list[tuple[int, dict]]) -> list[QualityRow]:
         """A row per (labeler, box cluster): the category the labeler gave the object, or

@@ -14,7 +14,7 @@ from collections import Counter
 from labeling import taxonomy
 from labeling.answer_schemas import (MATCH_VERDICT_UNKNOWN, AnswerSchemaError, _clean_box, _clean_category,
                                      _clean_flag, _image_size, require_answer_keys, require_object)
-from labeling.task_kinds.base import (Consensus, GoldenComparison, PayloadSchemaError, QualityRow, TaskKindSpec,
+from labeling.task_kinds.base import (AccuracyRow, Consensus, GoldenComparison, PayloadSchemaError, QualityRow, TaskKindSpec,
                                       require_keys)
 from labeling.task_kinds.boxes import DEFAULT_IOU_THRESHOLD, box_iou, boxes_cluster
 
@@ -154,6 +154,17 @@ class MatchingPairKind(TaskKindSpec):
                 "golden_boxes": [_rect(golden)] if golden else None, "product": payload.get("product") or {},
                 "rows": rows, "consensus": consensus.answer, "match_labels": MATCH_LABELS, "agreement": agreement,
                 "golden": golden, **_review_sizes(max(scene.get("width") or 0, scene.get("height") or 0))}
+
+    def item_category(self, payload: dict) -> str | None:
+        return payload.get("category")
+
+    def accuracy_rows(self, *, payload: dict, answer: dict, golden: dict, scale: str = "exact",
+                      iou_threshold: float = DEFAULT_IOU_THRESHOLD, **options) -> list[AccuracyRow]:
+        """A row per field: the box by IoU with the golden box, the others equal to the golden value."""
+        rows = [AccuracyRow("box", box_iou(answer["box"], golden["box"]) >= iou_threshold)]
+        rows += [AccuracyRow(name, answer[name] == golden[name], answer[name], golden[name])
+                 for name in ("category", "match", "is_spam")]
+        return rows
 
     def quality_rows(self, *, payload: dict, labels: list[tuple[int, dict]]) -> list[QualityRow]:
         """Nominal fields as they are; the box as whether it pairs with the creator's box (IoU >= 0.5)."""

@@ -15,7 +15,7 @@ import pandas as pd
 
 from labeling.answer_schemas import (ANSWER_MISSING_KEY, GRADE_UNKNOWN, GRADES_NOT_LIST, GRADES_WRONG_COUNT,
                                      AnswerSchemaError, require_answer_keys, require_object)
-from labeling.task_kinds.base import (Consensus, GoldenComparison, PayloadSchemaError, QualityRow, TaskKindSpec,
+from labeling.task_kinds.base import (AccuracyRow, Consensus, GoldenComparison, PayloadSchemaError, QualityRow, TaskKindSpec,
                                       require_keys)
 
 # Best to worst. A tie in the vote goes to the lower grade: an evaluation that rounds ties up would
@@ -143,6 +143,11 @@ class RelevanceKind(TaskKindSpec):
     golden_rule = "a label is correct when every slot has the golden grade; the score is the share of slots that do"
     default_guide_title = GUIDE_TITLE
     default_guide_body = GUIDE_BODY
+    # Grades are ordered; did_not_load says nothing about similarity, so it is missing data.
+    alpha_level = "ordinal"
+    quality_value_order = GRADES
+    quality_missing_values = frozenset({"did_not_load"})
+    accuracy_scales = ("exact", "coarse")
 
     def payload_clean(self, payload) -> dict:
         payload = super().payload_clean(payload)
@@ -199,6 +204,16 @@ class RelevanceKind(TaskKindSpec):
     def quality_rows(self, *, payload: dict, labels: list[tuple[int, dict]]) -> list[QualityRow]:
         return [QualityRow(labeler_id, f"slot:{slot}", grade)
                 for labeler_id, answer in labels for slot, grade in enumerate(answer["grades"], start=1)]
+
+    def item_category(self, payload: dict) -> str | None:
+        return (payload.get("query_object") or {}).get("category")
+
+    def accuracy_rows(self, *, payload: dict, answer: dict, golden: dict, scale: str = "exact",
+                      **options) -> list[AccuracyRow]:
+        """A row per slot: the grade against the golden grade, exactly or on the coarse scale."""
+        to_scale = COARSE_GRADE.get if scale == "coarse" else (lambda grade: grade)
+        return [AccuracyRow(f"slot:{slot}", to_scale(given) == to_scale(expected), to_scale(given), to_scale(expected))
+                for slot, (given, expected) in enumerate(zip(answer["grades"], golden["grades"]), start=1)]
 
     def review_context(self, *, payload: dict, labels: list[tuple[str, dict]], consensus: Consensus,
                        golden: dict | None) -> dict:
