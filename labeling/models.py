@@ -521,3 +521,17 @@ class QualitySnapshot(models.Model):
     compute_seconds = models.FloatField(default=0.0)
     # Set when a refresh was enqueued and not yet finished, so page views enqueue at most one.
     refresh_requested_at = models.DateTimeField(null=True, blank=True)
+
+
+class LabelerFeedback(models.Model):
+    """A note from an expert to one labeler (shown on the labeler's own quality page), optionally
+    about one of their labels. Never carries a golden answer: the expert writes what to do better."""
+
+    labeler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="feedback_received")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    label = models.ForeignKey(Label, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["labeler", "-created_at"], name="feedback_labeler_newest")]

@@ -1,6 +1,6 @@
 """Celery interfaces of the labeling app: thin, take ids, call a service.
 
-``pair_import_run`` (queue ``default``: no route sends it elsewhere, config/settings.py) runs a creator-pair import (labeling/imports/PAIRS.md). It is
+``quality_snapshot_refresh_run`` recomputes a quality snapshot. ``pair_import_run`` (queue ``default``: no route sends it elsewhere, config/settings.py) runs a creator-pair import (labeling/imports/PAIRS.md). It is
 safe to run twice: a done or failed job is left as it is, and the pairs are written in one
 transaction with the job's done mark. Retries cover transient failures (a lost database
 connection); a ValueError is a problem of the file itself and fails the job at once.
@@ -28,3 +28,13 @@ class PairImportTask(Task):
              retry_backoff=2, retry_backoff_max=60)
 def pair_import_run(job_id: int) -> int:
     return stl_pairs.pair_import_run(job_id=job_id).pairs_created
+
+
+@shared_task(name="labeling.tasks.quality_snapshot_refresh_run", acks_late=True, autoretry_for=(Exception,),
+             max_retries=MAX_RETRIES, retry_backoff=2, retry_backoff_max=60)
+def quality_snapshot_refresh_run(task_kind: str) -> int:
+    """Recompute one kind's quality snapshot (labeling/quality/services.py); idempotent: it always
+    recomputes from every label, so a retry or a duplicate gives the same snapshot."""
+    from labeling.quality.services import quality_snapshot_refresh
+
+    return quality_snapshot_refresh(task_kind=task_kind).n_labels

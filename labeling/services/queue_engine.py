@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from labeling.answer_schemas import answer_clean
 from labeling.models import Assignment, AssignmentState, Label, Pool, Queue, Role, Task, User
+from labeling.task_kinds import task_kind_spec
 
 QUEUE_CLOSED = "This queue is closed; it hands out no more work."
 QUEUE_NOT_OPEN_TO_POOL = "This queue is not open to your labeler pool."
@@ -93,6 +94,35 @@ def _golden_candidates(*, queue: Queue, labeler: User) -> QuerySet[Task]:
     )
 
 
+def queue_is_adaptive(queue: Queue) -> bool:
+    """Adaptive replication (QUEUE.md): a task gets min_labels labels, then one more at a time while
+    its agreement stays under the target, up to ``replication``."""
+    return queue.agreement_target is not None
+
+
+def queue_base_labels(queue: Queue) -> int:
+    """How many labels a task wants before any of its labels came in."""
+    if not queue_is_adaptive(queue):
+        return queue.replication
+    return min(queue.min_labels or 1, queue.replication)
+
+
+def task_labels_wanted(*, queue: Queue, labels_wanted: int | None) -> int:
+    """How many counted labels a normal task wants now. A fixed queue ignores ``labels_wanted``
+    (left over from a time the queue was adaptive): every task gets exactly ``replication``."""
+    if not queue_is_adaptive(queue):
+        return queue.replication
+    wanted = queue_base_labels(queue) if labels_wanted is None else labels_wanted
+    return min(wanted, queue.replication)
+
+
+def _labels_wanted_params(queue: Queue) -> list:
+    """The parameters of the queue's ``_LABELS_WANTED_SQL``."""
+    if not queue_is_adaptive(queue):
+        return [queue.replication]
+    return [queue_base_labels(queue), queue.replication, queue.replication]
+
+
 # The claim's hot queries are written in SQL: compiling their ORM form (correlated subqueries,
 # lock clause) cost about 3x the time PostgreSQL took to run them (see benchmarks/RESULTS_queue.md).
 _LIVE_LEASES_SQL = (
@@ -100,20 +130,30 @@ _LIVE_LEASES_SQL = (
     f" WHERE lease.task_id = t.id AND lease.state = '{AssignmentState.ACTIVE}' AND lease.expires_at > %s"
     f" AND lease.counts_toward_replication)"
 )
+# task_labels_wanted of row t, by whether the queue is adaptive (CASE, not LEAST: SQLite has none).
+_LABELS_WANTED_SQL = {
+    False: "%s",
+    True: "(CASE WHEN t.labels_wanted IS NULL THEN %s WHEN t.labels_wanted < %s THEN t.labels_wanted ELSE %s END)",
+}
 # Any assignment of the labeler on a task (submitted, skipped, or a lease they let expire) rules
 # the task out for them: a skip is final and nobody labels a task twice. Order = task_claim_order.
-_OPEN_NORMAL_TASK_SQL = (
+_OPEN_NORMAL_TASK_TEMPLATE = (
     f"SELECT t.* FROM {Task._meta.db_table} t"
-    f" WHERE t.queue_id = %s AND NOT t.is_golden AND t.label_count < %s"
+    f" WHERE t.queue_id = %s AND NOT t.is_golden AND t.label_count < {{wanted}}"
     f" AND NOT EXISTS (SELECT 1 FROM {Assignment._meta.db_table} mine"
     f" WHERE mine.task_id = t.id AND mine.labeler_id = %s)"
     # Never both twins: not a task whose golden copy the labeler was served.
     f" AND NOT EXISTS (SELECT 1 FROM {Task._meta.db_table} twin JOIN {Assignment._meta.db_table} seen"
     f" ON seen.task_id = twin.id WHERE twin.twin_of_id = t.id AND seen.labeler_id = %s)"
-    f" AND t.label_count + {_LIVE_LEASES_SQL} < %s"
+    f" AND t.label_count + {_LIVE_LEASES_SQL} < {{wanted}}"
     f" ORDER BY t.priority DESC, t.created_at, t.id LIMIT 1"
 )
-_SLOTS_TAKEN_SQL = f"SELECT t.label_count + {_LIVE_LEASES_SQL} FROM {Task._meta.db_table} t WHERE t.id = %s"
+_OPEN_NORMAL_TASK_SQL = {adaptive: _OPEN_NORMAL_TASK_TEMPLATE.format(wanted=wanted)
+                         for adaptive, wanted in _LABELS_WANTED_SQL.items()}
+# labels_wanted is read by the same fresh statement as the counts: submit changes it together with
+# label_count, under the task lock.
+_SLOTS_TAKEN_SQL = (f"SELECT t.label_count + {_LIVE_LEASES_SQL}, t.labels_wanted"
+                    f" FROM {Task._meta.db_table} t WHERE t.id = %s")
 
 
 def _sql_time(moment: datetime):
@@ -124,21 +164,22 @@ def _sql_time(moment: datetime):
 def _open_normal_task_locked(*, queue: Queue, labeler: User, now: datetime, skip_locked: bool) -> Task | None:
     """The first open normal task for the labeler, row-locked. SQLite has no row locks: there the
     IMMEDIATE transaction already holds the database's write lock."""
-    sql = _OPEN_NORMAL_TASK_SQL
+    wanted_params = _labels_wanted_params(queue)
+    sql = _OPEN_NORMAL_TASK_SQL[queue_is_adaptive(queue)]
     if connection.features.has_select_for_update:
         sql += " FOR UPDATE OF t SKIP LOCKED" if skip_locked else " FOR UPDATE OF t"
-    found = list(Task.objects.raw(sql, [queue.pk, queue.replication, labeler.pk, labeler.pk, _sql_time(now),
-                                        queue.replication]))
+    found = list(Task.objects.raw(sql, [queue.pk, *wanted_params, labeler.pk, labeler.pk, _sql_time(now),
+                                        *wanted_params]))
     return found[0] if found else None
 
 
-def _task_has_free_slot(*, task: Task, replication: int, now: datetime) -> bool:
-    """Labels plus live leases < replication, read by a fresh statement (a fresh snapshot under
-    READ COMMITTED) while the caller holds the task's row lock, so the count is exact."""
+def _task_has_free_slot(*, queue: Queue, task: Task, now: datetime) -> bool:
+    """Labels plus live leases < the labels the task wants, read by a fresh statement (a fresh
+    snapshot under READ COMMITTED) while the caller holds the task's row lock, so both are exact."""
     with connection.cursor() as cursor:
         cursor.execute(_SLOTS_TAKEN_SQL, [_sql_time(now), task.pk])
-        (slots_taken,) = cursor.fetchone()
-    return slots_taken < replication
+        slots_taken, labels_wanted = cursor.fetchone()
+    return slots_taken < task_labels_wanted(queue=queue, labels_wanted=labels_wanted)
 
 
 def _own_live_lease(*, queue: Queue, labeler: User, now: datetime) -> Assignment | None:
@@ -212,7 +253,7 @@ def _claim_replicated(*, queue: Queue, labeler: User, now: datetime) -> Assignme
                 continue
             # The candidate query read its counts from a snapshot taken before the lock; a claim or
             # submit that committed in between may have filled the task. Re-count under the lock.
-            if _task_has_free_slot(task=task, replication=queue.replication, now=now):
+            if _task_has_free_slot(queue=queue, task=task, now=now):
                 return _lease_create(queue=queue, task=task, labeler=labeler, now=now)
     return None
 
@@ -277,6 +318,27 @@ def _locked_own_assignment(*, assignment_id: int, labeler: User, lock_task: bool
     return assignment
 
 
+def _adaptive_task_changes(*, queue: Queue, task: Task) -> dict:
+    """The task's new agreement, and one more label wanted when the labels it wanted are in, they
+    still disagree, and replication allows another. The caller holds the task's row lock, so
+    ``task.label_count`` and ``task.labels_wanted`` are the committed values and nobody else
+    changes them before our UPDATE commits (QUEUE.md, "Adaptive replication")."""
+    # The new label is already inserted in this transaction, so the query returns it too.
+    answers = list(Label.objects.filter(task=task, counts_toward_replication=True)
+                   .order_by("pk").values_list("answer", flat=True))
+    agreement = task_kind_spec(queue.task_kind).consensus(payload=task.payload, answers=answers).agreement
+    changes = {"agreement": agreement}
+    label_count = task.label_count + 1
+    if (
+        agreement is not None
+        and agreement < queue.agreement_target
+        and label_count >= task_labels_wanted(queue=queue, labels_wanted=task.labels_wanted)
+        and label_count < queue.replication
+    ):
+        changes["labels_wanted"] = label_count + 1
+    return changes
+
+
 def label_submit(
     *,
     assignment_id: int,
@@ -322,7 +384,7 @@ def label_submit(
                 assignment.expires_at <= now
                 and counted
                 and not task.is_golden
-                and not _task_has_free_slot(task=task, replication=queue.replication, now=now)
+                and not _task_has_free_slot(queue=queue, task=task, now=now)
             ):
                 raise LeaseExpired(LEASE_EXPIRED)
             cleaned_answer = answer_clean(kind=queue.task_kind, payload=task.payload, answer=answer)
@@ -337,7 +399,10 @@ def label_submit(
             )
             Assignment.objects.filter(pk=assignment.pk).update(state=AssignmentState.SUBMITTED, finished_at=now)
             if counted:
-                Task.objects.filter(pk=task.pk).update(label_count=F("label_count") + 1)
+                task_changes = {"label_count": F("label_count") + 1}
+                if queue_is_adaptive(queue) and not task.is_golden:
+                    task_changes.update(_adaptive_task_changes(queue=queue, task=task))
+                Task.objects.filter(pk=task.pk).update(**task_changes)
     except IntegrityError:
         # Only the (labeler, idempotency_key) constraint can fire here: the same key was committed
         # meanwhile by a submit of another assignment, or of this one.

@@ -1,0 +1,111 @@
+"""Label-quality figures as pure functions on the quality frames (``labeling/quality/frames.py``).
+
+Definitions (docs/METRICS.md, section 3):
+
+- **consistency**: for each item (a unit of a task: a relevance slot, an attribute, a cleanup
+  field, a box cluster) with two or more labels, the share of its labels equal to its most common
+  answer; consistency is the mean over those items.
+- **accuracy**: the share of golden (label, unit) rows that match the golden answer.
+
+Every figure is a dict ``{"value", "low", "high", "n"}``: the point value, a bootstrap 95% interval
+and the count it stands on (items for consistency, judged units for accuracy).
+
+The bootstrap here is exact and cheap: resampling n values with replacement only changes how many
+times each *distinct* value is drawn, and those counts are multinomial. So a resample of a mean is one
+multinomial draw over the distinct values (a handful: shares j/m, or 0 and 1), not n index draws;
+the interval is the same as resampling the values themselves, at a cost independent of n.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+DEFAULT_BOOTSTRAP_SAMPLES = 1000
+DEFAULT_CONFIDENCE = 0.95
+
+
+def empty_figure(n: int = 0) -> dict:
+    return {"value": None, "low": None, "high": None, "n": int(n)}
+
+
+def mean_figure(values, *, rng: np.random.Generator, n_bootstrap: int = DEFAULT_BOOTSTRAP_SAMPLES,
+                confidence: float = DEFAULT_CONFIDENCE) -> dict:
+    """Mean of ``values`` with a percentile bootstrap interval (multinomial over distinct values)."""
+    values = np.asarray(values, dtype="float64")
+    n = values.size
+    if n == 0:
+        return empty_figure()
+    distinct, counts = np.unique(values, return_counts=True)
+    mean = float(counts @ distinct / n)
+    if distinct.size == 1:
+        return {"value": mean, "low": mean, "high": mean, "n": int(n)}
+    draws = rng.multinomial(n, counts / n, size=n_bootstrap)
+    means = draws @ distinct / n
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return {"value": mean, "low": float(low), "high": float(high), "n": int(n)}
+
+
+def unit_key(units: pd.DataFrame) -> pd.Series:
+    """One judged item = one unit of one item (``task-7|slot:3``)."""
+    return units["item"].astype(str) + "|" + units["unit"].astype(str)
+
+
+def unit_agreement(units: pd.DataFrame) -> pd.DataFrame:
+    """Per judged item: ``n_labels``, ``top`` (labels giving its most common answer) and ``share`` =
+    top / n_labels; one row per (item, unit), indexed by the unit key, for every item."""
+    if units.empty:
+        return pd.DataFrame({"n_labels": pd.Series(dtype="int64"), "top": pd.Series(dtype="int64"),
+                             "share": pd.Series(dtype="float64")})
+    keys = unit_key(units)
+    counts = pd.DataFrame({"key": keys, "value": units["value"]}).groupby(["key", "value"], sort=False).size()
+    per_key = counts.groupby(level=0, sort=False)
+    frame = pd.DataFrame({"n_labels": per_key.sum(), "top": per_key.max()})
+    frame["share"] = frame["top"] / frame["n_labels"]
+    return frame
+
+
+def agrees_with_top(units: pd.DataFrame) -> pd.Series:
+    """Per unit row: whether its value is (one of) its item's most common answer; NaN where the item
+    has a single label (no agreement to speak of)."""
+    if units.empty:
+        return pd.Series(dtype="float64")
+    keys = unit_key(units)
+    pair = pd.DataFrame({"key": keys, "value": units["value"]})
+    value_count = pair.groupby(["key", "value"], sort=False)["value"].transform("size")
+    n_labels = pair.groupby("key", sort=False)["value"].transform("size")
+    top = value_count.groupby(keys, sort=False).transform("max")
+    agrees = (value_count == top).astype("float64")
+    return agrees.where(n_labels >= 2)
+
+
+def consistency_figure(units: pd.DataFrame, *, rng: np.random.Generator,
+                       n_bootstrap: int = DEFAULT_BOOTSTRAP_SAMPLES) -> dict:
+    """Mean over items with two or more labels of the share of labels equal to the most common answer."""
+    agreement = unit_agreement(units)
+    shares = agreement.loc[agreement["n_labels"] >= 2, "share"].to_numpy()
+    return mean_figure(shares, rng=rng, n_bootstrap=n_bootstrap)
+
+
+def accuracy_figure(accuracy: pd.DataFrame, *, rng: np.random.Generator,
+                    n_bootstrap: int = DEFAULT_BOOTSTRAP_SAMPLES) -> dict:
+    """The share of golden (label, unit) rows that match the golden answer."""
+    return mean_figure(accuracy["correct"].to_numpy(dtype="float64"), rng=rng, n_bootstrap=n_bootstrap)
+
+
+def time_windows(times: pd.Series, *, max_windows: int = 24) -> tuple[str, int]:
+    """(name, seconds) of the narrowest window from a fixed ladder that cuts the span of ``times``
+    into at most ``max_windows`` windows."""
+    ladder = (("1 minute", 60), ("10 minutes", 600), ("1 hour", 3600), ("6 hours", 21600), ("1 day", 86400),
+              ("1 week", 604800), ("30 days", 2592000))
+    if times.empty:
+        return ladder[0]
+    span = (times.max() - times.min()).total_seconds()
+    for name, seconds in ladder:
+        if span / seconds < max_windows:
+            return name, seconds
+    return ladder[-1]
+
+
+def window_start(times: pd.Series, seconds: int) -> pd.Series:
+    return times.dt.floor(f"{seconds}s")
