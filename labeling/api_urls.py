@@ -3,12 +3,17 @@ from django.urls import path
 from labeling import api
 from labeling.golden import api as golden_api
 from labeling.imports import api as imports_api
+from labeling.quality import api as quality_api
 
 urlpatterns = [
     path("auth/token", api.TokenObtainApi.as_view(), name="api-token"),
     path("auth/token/revoke-all", api.TokenRevokeAllApi.as_view(), name="api-token-revoke-all"),
     path("me", api.MeApi.as_view(), name="api-me"),
     path("me/labels", api.MyLabelsApi.as_view(), name="api-my-labels"),
+    path("me/quality", quality_api.MyQualityApi.as_view(), name="api-my-quality"),
+    path("quality/labels", quality_api.QualityLabelExportApi.as_view(), name="api-quality-labels"),
+    path("quality/golden", quality_api.QualityGoldenExportApi.as_view(), name="api-quality-golden"),
+    path("quality/report", quality_api.QualityReportApi.as_view(), name="api-quality-report"),
     path("queues", api.QueueListApi.as_view(), name="api-queues"),
     path("queues/<int:queue_id>/claim", api.QueueClaimApi.as_view(), name="api-queue-claim"),
     path("queues/<int:queue_id>/tasks", api.QueueTasksApi.as_view(), name="api-queue-tasks"),

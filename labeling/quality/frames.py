@@ -41,8 +41,11 @@ def nominal(value) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
-def _label_frame(records: list[dict]) -> pd.DataFrame:
+def _label_frame(records: list[dict], spec) -> pd.DataFrame:
     frame = pd.DataFrame({column: [record.get(column) for record in records] for column in LABEL_COLUMNS})
+    # A record without a category (a hand-written file) gets the one its payload implies.
+    frame["category"] = [record.get("category") or spec.item_category(record.get("payload") or {})
+                         for record in records]
     frame["pool"] = frame["pool"].fillna(NO_POOL)
     frame["guide_version"] = frame["guide_version"].fillna(NO_GUIDE)
     frame["category"] = frame["category"].fillna(NO_CATEGORY)
@@ -61,7 +64,7 @@ def quality_frames(*, kind: str, records: list[dict], golden: dict[str, dict], *
     """The frames of one kind's label records; ``golden`` maps item -> golden answer; ``options``
     go to the kind's golden comparison (the IoU threshold)."""
     spec = task_kind_spec(kind)
-    labels = _label_frame(records)
+    labels = _label_frame(records, spec)
     by_item: dict[str, list[int]] = {}
     for index, record in enumerate(records):
         by_item.setdefault(record["item"], []).append(index)

@@ -5,10 +5,10 @@ and admins') are left out: they are the reference, not the work being measured.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from labeling.models import GoldenItem, Label
-from labeling.quality.records import golden_item_key, task_item_key
+from labeling.quality.records import golden_item_key, golden_to_json_line, record_to_json_line, task_item_key
 from labeling.task_kinds import task_kind_spec
 
 _LABEL_COLUMNS = ("pk", "task_id", "task__queue_id", "task__is_golden", "task__golden_item_id", "task__payload",
@@ -30,30 +30,51 @@ def _label_rows(*, task_kind: str, queue_ids: Iterable[int] | None, labeler_id: 
     return labels.order_by("pk").values_list(*_LABEL_COLUMNS).iterator(chunk_size=5000)
 
 
+def label_record_iter(*, task_kind: str, queue_ids: Iterable[int] | None = None, labeler_id: int | None = None,
+                      after_label_id: int = 0) -> Iterator[tuple[int, dict, dict | None]]:
+    """(label id, record, golden answer or None) per label of a kind, oldest first, from one query
+    read in chunks (the export streams it)."""
+    spec = task_kind_spec(task_kind)
+    for (label_id, task_id, queue_id, is_golden, golden_item_id, payload, golden_answer, username, pool, pool_kind,
+         cost, simulated, answer, guide_version_id, guide_title, guide_number, created_at,
+         time_spent_ms) in _label_rows(task_kind=task_kind, queue_ids=queue_ids, labeler_id=labeler_id,
+                                       after_label_id=after_label_id):
+        item = golden_item_key(golden_item_id) if is_golden else task_item_key(task_id)
+        yield label_id, {
+            "item": item, "kind": task_kind, "queue": queue_id, "task": task_id, "labeler": username, "pool": pool,
+            "pool_kind": pool_kind, "pool_cost_per_label": float(cost) if cost is not None else None,
+            "simulated": simulated, "is_golden": is_golden, "answer": answer, "payload": payload,
+            "guide_version": guide_version_name(guide_title, guide_number), "category": spec.item_category(payload),
+            "created_at": created_at, "time_spent_ms": time_spent_ms,
+        }, golden_answer if is_golden else None
+
+
 def label_records(*, task_kind: str, queue_ids: Iterable[int] | None = None, labeler_id: int | None = None,
                   after_label_id: int = 0) -> tuple[list[dict], dict[str, dict], int]:
     """(records, golden answers by item, newest label id) of a kind's labels, in one query.
 
     The golden answers are each golden item's *current* answer, so a fixed golden answer re-scores
     every label at once (labeling/golden/GOLDEN.md)."""
-    spec = task_kind_spec(task_kind)
     records, golden, last_label_id = [], {}, 0
-    for (label_id, task_id, queue_id, is_golden, golden_item_id, payload, golden_answer, username, pool, pool_kind,
-         cost, simulated, answer, guide_version_id, guide_title, guide_number, created_at,
-         time_spent_ms) in _label_rows(task_kind=task_kind, queue_ids=queue_ids, labeler_id=labeler_id,
-                                       after_label_id=after_label_id):
-        item = golden_item_key(golden_item_id) if is_golden else task_item_key(task_id)
-        if is_golden:
-            golden[item] = golden_answer
-        records.append({
-            "item": item, "kind": task_kind, "queue": queue_id, "task": task_id, "labeler": username, "pool": pool,
-            "pool_kind": pool_kind, "pool_cost_per_label": float(cost) if cost is not None else None,
-            "simulated": simulated, "is_golden": is_golden, "answer": answer, "payload": payload,
-            "guide_version": guide_version_name(guide_title, guide_number), "category": spec.item_category(payload),
-            "created_at": created_at, "time_spent_ms": time_spent_ms,
-        })
+    for label_id, record, golden_answer in label_record_iter(task_kind=task_kind, queue_ids=queue_ids,
+                                                             labeler_id=labeler_id, after_label_id=after_label_id):
+        if golden_answer is not None:
+            golden[record["item"]] = golden_answer
+        records.append(record)
         last_label_id = label_id
     return records, golden, last_label_id
+
+
+def label_export_lines(*, task_kind: str, queue_ids: Iterable[int] | None = None) -> Iterator[str]:
+    """The label export: one JSON line per label (docs/QUALITY_FORMATS.md)."""
+    for _, record, _ in label_record_iter(task_kind=task_kind, queue_ids=queue_ids):
+        yield record_to_json_line(record) + "\n"
+
+
+def golden_export_lines(*, task_kind: str) -> Iterator[str]:
+    """The golden export: ``{"item", "answer"}`` per golden item of the kind, keyed as the label export keys them."""
+    for item, answer in golden_answer_rows(task_kind=task_kind):
+        yield golden_to_json_line(item, answer) + "\n"
 
 
 def golden_answer_rows(*, task_kind: str) -> list[tuple[str, dict]]:

@@ -12,10 +12,24 @@ GUIDE_KIND_MISMATCH = "The guide is for '{guide_kind}' tasks but the queue is fo
 REPLICATION_NOT_POSITIVE = "Replication must be at least 1."
 GOLDEN_RATE_NOT_SHARE = "The golden rate is a share between 0 and 1."
 LEASE_SECONDS_NOT_POSITIVE = "A lease must last at least one second."
+MIN_LABELS_OUT_OF_RANGE = "The minimum number of labels must be a whole number from 1 to the replication ({replication})."
+MIN_LABELS_WITHOUT_TARGET = ("A minimum number of labels needs an agreement target; without one every task gets "
+                             "exactly the replication.")
+MIN_LABELS_MISSING = ("An agreement target needs a minimum number of labels: how many labels every task gets "
+                      "before its agreement is checked.")
+AGREEMENT_TARGET_NOT_SHARE = "The agreement target is a share above 0 and at most 1 (1 = every label must agree)."
 
 
 class QueueCreateError(ValueError):
     pass
+
+
+class QueueReplicationError(ValueError):
+    """A refused replication setting; ``field`` names the argument at fault."""
+
+    def __init__(self, message: str, field: str):
+        super().__init__(message)
+        self.field = field
 
 
 def queue_create(
@@ -55,4 +69,38 @@ def queue_create(
         pools = list(allowed_pools)
         if pools:
             queue.allowed_pools.set(pools)
+    return queue
+
+
+def _is_whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def queue_replication_set(*, queue: Queue, replication: int, min_labels: int | None,
+                          agreement_target: float | None) -> Queue:
+    """Set how many labels the queue's tasks get (labeling/QUEUE.md, "Adaptive replication").
+
+    No ``agreement_target`` (and no ``min_labels``): every task gets exactly ``replication`` labels.
+    With both: a task gets ``min_labels`` labels, then one more at a time while the agreement of its
+    labels stays under the target, up to ``replication``. A change applies to claims and submits
+    after it; a task that already has ``min_labels`` labels or more and was never checked (the
+    queue was fixed when they came in) counts as done.
+    """
+    if not _is_whole(replication) or replication < 1:
+        raise QueueReplicationError(REPLICATION_NOT_POSITIVE, "replication")
+    if agreement_target is not None:
+        if (isinstance(agreement_target, bool) or not isinstance(agreement_target, (int, float))
+                or not 0.0 < agreement_target <= 1.0):
+            raise QueueReplicationError(AGREEMENT_TARGET_NOT_SHARE, "agreement_target")
+    if min_labels is None:
+        if agreement_target is not None:
+            raise QueueReplicationError(MIN_LABELS_MISSING, "min_labels")
+    elif agreement_target is None:
+        raise QueueReplicationError(MIN_LABELS_WITHOUT_TARGET, "min_labels")
+    elif not _is_whole(min_labels) or not 1 <= min_labels <= replication:
+        raise QueueReplicationError(MIN_LABELS_OUT_OF_RANGE.format(replication=replication), "min_labels")
+    queue.replication = replication
+    queue.min_labels = min_labels
+    queue.agreement_target = None if agreement_target is None else float(agreement_target)
+    queue.save(update_fields=["replication", "min_labels", "agreement_target"])
     return queue

@@ -162,3 +162,44 @@ class AttributesKind(TaskKindSpec):
         return [AccuracyRow(f"attribute:{name}", answer["attributes"].get(name) == value,
                             answer["attributes"].get(name), value)
                 for name, value in golden["attributes"].items()]
+
+
+# == Simulated labelers ============================================================================
+# A simulation, never a person (labeling/quality/simulation.py; docs/METRICS.md, "Simulated
+# labelers").
+
+
+def attributes_simulated(*, truth_values: dict, schema: list[tuple[str, tuple]], profile, rng) -> dict:
+    """A simulated labeler's value for every attribute of ``schema`` ((name, allowed values) in
+    schema order): the true value, except with probability ``attribute_error``, when it is "can't
+    tell" (with probability ``cant_tell_share``, or when the attribute has no other value) or
+    another allowed value. A true value the schema no longer allows reads as "can't tell". A
+    spammer picks uniformly among the allowed values and "can't tell"."""
+    answer = {}
+    for name, allowed in schema:
+        allowed = list(allowed)
+        if profile.spammer:
+            answer[name] = rng.choice([*allowed, CANT_TELL])
+            continue
+        true = truth_values.get(name, CANT_TELL)
+        if true != CANT_TELL and true not in allowed:
+            true = CANT_TELL
+        value = true
+        if rng.random() < profile.attribute_error:
+            others = [candidate for candidate in allowed if candidate != true]
+            if true != CANT_TELL and (not others or rng.random() < profile.cant_tell_share):
+                value = CANT_TELL
+            elif others:
+                value = rng.choice(others)
+        answer[name] = value
+    return answer
+
+
+def _attributes_simulated_answer(self, *, payload: dict, truth: dict, profile, rng) -> dict:
+    schema = [(attribute.name, attribute.values) for attribute in taxonomy.attributes_for(payload.get("category") or "")]
+    return {"attributes": attributes_simulated(truth_values=truth["attributes"], schema=schema, profile=profile,
+                                               rng=rng)}
+
+
+# Attached after the class, so the simulation stays one section apart from the kind's real behaviour.
+AttributesKind.simulated_answer = _attributes_simulated_answer

@@ -10,14 +10,20 @@ except through the ``*_context`` methods, which the pages call with rows they al
 """
 from __future__ import annotations
 
+import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from labeling.answer_schemas import AnswerSchemaError
 
+if TYPE_CHECKING:
+    from labeling.quality.simulation import LabelerProfile
+
 PAYLOAD_NOT_OBJECT = "The payload must be a JSON object."
 PAYLOAD_MISSING_KEY = "The payload is missing the key '{key}'."
+SIMULATION_NOT_IMPLEMENTED = ("The task kind '{kind}' has no simulated labeler: append one to its module "
+                              "(docs/METRICS.md, \"Simulated labelers\").")
 
 
 class PayloadSchemaError(AnswerSchemaError):
@@ -164,6 +170,14 @@ class TaskKindSpec(ABC):
         """The boxes (``{"box", "category"}``, in the payload's image pixels) one task offers for
         cropping from ``source`` (one of ``crop_sources``); a kind with no crop sources offers none."""
         return []
+
+    # -- simulated labelers (labeling/quality/simulation.py) ----------------------------------
+
+    def simulated_answer(self, *, payload: dict, truth: dict, profile: "LabelerProfile",
+                         rng: random.Random) -> dict:
+        """A simulated labeler's answer to the task (``truth`` is its true answer), drawn from the
+        kind's error model with ``profile``; it passes ``answer_clean``. Each kind implements it."""
+        raise NotImplementedError(SIMULATION_NOT_IMPLEMENTED.format(kind=getattr(self, "kind", type(self).__name__)))
 
 
 def require_keys(payload: dict, keys: tuple[str, ...]) -> None:

@@ -317,3 +317,84 @@ def _rect(entry: dict, **extra) -> dict:
 
 # Distinct, colour-blind-friendly (Okabe-Ito); consensus is drawn white, golden black dashed.
 REVIEW_COLOURS = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#999999")
+
+
+# == Simulated labelers ============================================================================
+# A simulation, never a person (labeling/quality/simulation.py; docs/METRICS.md, "Simulated
+# labelers"). The geometry helpers are shared with the matching-pair kind's simulation.
+
+# A spurious or random box spans this share range of the image's width and height.
+SIMULATED_BOX_SIDE = (0.05, 0.3)
+# A spammer draws between none and this many boxes.
+SPAMMER_MAX_BOXES = 3
+
+
+def box_clamped(box: list[float], *, image_size: tuple[float, float]) -> list[float] | None:
+    """The box cut to the image, or None when nothing of at least a pixel is left."""
+    width, height = image_size
+    x0, y0 = max(0.0, box[0]), max(0.0, box[1])
+    x1, y1 = min(width, box[2]), min(height, box[3])
+    if x1 - x0 < 1 or y1 - y0 < 1:
+        return None
+    return [x0, y0, x1, y1]
+
+
+def box_jittered(box: list[float], *, jitter: float, image_size: tuple[float, float], rng) -> list[float]:
+    """Each coordinate moved by normal noise, its standard deviation ``jitter`` times the box's
+    width (x) or height (y), to 0.1 pixel; the box itself when the noise is 0 or leaves nothing."""
+    if jitter <= 0:
+        return list(box)
+    width, height = box[2] - box[0], box[3] - box[1]
+    moved = [round(value + rng.gauss(0.0, jitter * (width if index % 2 == 0 else height)), 1)
+             for index, value in enumerate(box)]
+    return box_clamped(moved, image_size=image_size) or list(box)
+
+
+def box_random(*, image_size: tuple[float, float], rng) -> list[float]:
+    """A box anywhere in the image, its sides a random share of the image's (SIMULATED_BOX_SIDE)."""
+    width, height = image_size
+    box_width, box_height = (rng.uniform(*SIMULATED_BOX_SIDE) * width, rng.uniform(*SIMULATED_BOX_SIDE) * height)
+    x0, y0 = rng.uniform(0.0, width - box_width), rng.uniform(0.0, height - box_height)
+    return [round(x0, 1), round(y0, 1), round(min(width, x0 + box_width), 1), round(min(height, y0 + box_height), 1)]
+
+
+def category_other(category: str, *, categories, rng) -> str:
+    """Another category than ``category``, uniformly; ``category`` itself when there is no other."""
+    others = [slug for slug in categories if slug != category]
+    return rng.choice(others) if others else category
+
+
+def boxes_simulated(*, truth_boxes: list[dict], image_size: tuple[float, float], categories, profile,
+                    rng) -> list[dict]:
+    """A simulated labeler's boxes for a scene whose true boxes are ``truth_boxes``: each true
+    object, unless it is small (area under ``small_area`` of the image) and missed
+    (``miss_small``), with its box jittered and, with probability ``wrong_category``, another of
+    ``categories``; then, with probability ``extra_box``, one spurious box. A spammer draws up to
+    three random boxes with random categories."""
+    if profile.spammer:
+        return [{"box": box_random(image_size=image_size, rng=rng), "category": rng.choice(categories)}
+                for _ in range(rng.randint(0, SPAMMER_MAX_BOXES))]
+    image_area = image_size[0] * image_size[1]
+    drawn = []
+    for entry in truth_boxes:
+        box = entry["box"]
+        area = (box[2] - box[0]) * (box[3] - box[1])
+        if area < profile.small_area * image_area and rng.random() < profile.miss_small:
+            continue
+        category = entry["category"]
+        if rng.random() < profile.wrong_category:
+            category = category_other(category, categories=categories, rng=rng)
+        drawn.append({"box": box_jittered(box, jitter=profile.jitter, image_size=image_size, rng=rng),
+                      "category": category})
+    if rng.random() < profile.extra_box:
+        drawn.append({"box": box_random(image_size=image_size, rng=rng), "category": rng.choice(categories)})
+    return drawn
+
+
+def _boxes_simulated_answer(self, *, payload: dict, truth: dict, profile, rng) -> dict:
+    return {"boxes": boxes_simulated(truth_boxes=truth["boxes"], image_size=_image_size(payload.get("image")),
+                                     categories=taxonomy.taxonomy_snapshot().leaves, profile=profile, rng=rng)}
+
+
+# Attached after the class, so the simulation stays one section apart from the kind's real behaviour.
+BoundingBoxesKind.simulated_answer = _boxes_simulated_answer

@@ -173,3 +173,37 @@ class MatchingPairKind(TaskKindSpec):
             rows.append(QualityRow(labeler_id, "box", box_iou(answer["box"], payload["box"]) >= DEFAULT_IOU_THRESHOLD))
             rows.extend(QualityRow(labeler_id, unit, answer[unit]) for unit in ("category", "match", "is_spam"))
         return rows
+
+
+# == Simulated labelers ============================================================================
+# A simulation, never a person (labeling/quality/simulation.py; docs/METRICS.md, "Simulated
+# labelers"). The box geometry is the boxes kind's.
+
+
+def matching_simulated(*, truth: dict, image_size: tuple[float, float], categories, profile, rng) -> dict:
+    """A simulated labeler's cleanup answer: the true box jittered by ``box_jitter``; with
+    probability ``category_error`` another category, with ``verdict_error`` another verdict, with
+    ``spam_error`` the spam flag flipped. A spammer answers every field at random."""
+    from labeling.task_kinds.boxes import box_jittered, box_random, category_other
+
+    if profile.spammer:
+        return {"box": box_random(image_size=image_size, rng=rng), "category": rng.choice(categories),
+                "match": rng.choice(MATCH_VERDICTS), "is_spam": rng.random() < 0.5}
+    category, verdict, is_spam = truth["category"], truth["match"], bool(truth["is_spam"])
+    if rng.random() < profile.category_error:
+        category = category_other(category, categories=categories, rng=rng)
+    if rng.random() < profile.verdict_error:
+        verdict = rng.choice([other for other in MATCH_VERDICTS if other != verdict])
+    if rng.random() < profile.spam_error:
+        is_spam = not is_spam
+    return {"box": box_jittered(truth["box"], jitter=profile.box_jitter, image_size=image_size, rng=rng),
+            "category": category, "match": verdict, "is_spam": is_spam}
+
+
+def _matching_simulated_answer(self, *, payload: dict, truth: dict, profile, rng) -> dict:
+    return matching_simulated(truth=truth, image_size=_image_size(payload.get("scene")),
+                              categories=taxonomy.taxonomy_snapshot().leaves, profile=profile, rng=rng)
+
+
+# Attached after the class, so the simulation stays one section apart from the kind's real behaviour.
+MatchingPairKind.simulated_answer = _matching_simulated_answer

@@ -230,3 +230,69 @@ class RelevanceKind(TaskKindSpec):
             })
         return {"labelers": [name for name, _ in labels_by_name], "rows": rows,
                 "query_object": payload.get("query_object") or {}, "grade_labels": {g: GRADE_KEYS[g][1] for g in GRADES}}
+
+
+# == Simulated labelers ============================================================================
+# A simulation, never a person (labeling/quality/simulation.py; docs/METRICS.md, "Simulated
+# labelers"): a simulated labeler's grade for a slot is drawn from the row of its confusion matrix
+# for the slot's true grade, so the accuracy a profile implies can be computed exactly.
+
+# The ordered similarity scale a grade moves along; did_not_load is not on it (an image that loads
+# is never mistaken for a broken one, except by a slip).
+SIMILARITY_SCALE: tuple[str, ...] = GRADES[:4]
+SIMULATION_TRUTH_WRONG_COUNT = ("A simulated relevance answer needs one true grade per candidate: the task has "
+                                "{expected} candidates and the truth {got} grades.")
+
+
+def relevance_confusion(profile) -> list[list[float]]:
+    """The 5x5 matrix of a profile's grades: rows the true grade, columns the grade given, both in
+    ``GRADES`` order; every row sums to 1.
+
+    On the similarity scale a grade moves one step better with probability ``confusion / 2 +
+    max(leniency, 0)`` and one step worse with ``confusion / 2 + max(-leniency, 0)``; a move off
+    either end of the scale stays where it is. Then, with probability ``slip``, the grade is one
+    of the five uniformly. A spammer's rows are uniform."""
+    n = len(GRADES)
+    if profile.spammer:
+        return [[1.0 / n] * n for _ in range(n)]
+    up = profile.confusion / 2 + max(profile.leniency, 0.0)
+    down = profile.confusion / 2 + max(-profile.leniency, 0.0)
+    last = len(SIMILARITY_SCALE) - 1
+    matrix = []
+    for true_index in range(n):
+        row = [0.0] * n
+        if true_index > last:
+            row[true_index] = 1.0
+        else:
+            row[max(true_index - 1, 0)] += up
+            row[min(true_index + 1, last)] += down
+            row[true_index] += 1.0 - up - down
+        matrix.append([(1.0 - profile.slip) * value + profile.slip / n for value in row])
+    return matrix
+
+
+def _row_draw(row: list[float], rng) -> int:
+    threshold, total = rng.random(), 0.0
+    for index, share in enumerate(row):
+        total += share
+        if threshold < total:
+            return index
+    # Rounding can leave the row's sum a hair under 1: the draw lands on the last possible grade.
+    return max(index for index, share in enumerate(row) if share > 0)
+
+
+def relevance_simulated_grades(*, truth_grades: list[str], profile, rng) -> list[str]:
+    """One grade per slot, drawn from the confusion matrix's row of the slot's true grade."""
+    matrix = relevance_confusion(profile)
+    return [GRADES[_row_draw(matrix[GRADE_ORDER[grade]], rng)] for grade in truth_grades]
+
+
+def _relevance_simulated_answer(self, *, payload: dict, truth: dict, profile, rng) -> dict:
+    expected = len(payload.get("candidates") or [])
+    if len(truth["grades"]) != expected:
+        raise ValueError(SIMULATION_TRUTH_WRONG_COUNT.format(expected=expected, got=len(truth["grades"])))
+    return {"grades": relevance_simulated_grades(truth_grades=truth["grades"], profile=profile, rng=rng)}
+
+
+# Attached after the class, so the simulation stays one section apart from the kind's real behaviour.
+RelevanceKind.simulated_answer = _relevance_simulated_answer
