@@ -161,3 +161,43 @@ def attribute_golden_set_from_world(*, name: str, scenes: list[Image], created_b
              for key, payload in attribute_tasks_payloads(crops=crops)]
     _, created, _ = golden_items_put(golden_set=golden_set, items=items)
     return golden_set, created
+
+
+# -- truth for simulated labelers (evaluation/simulation.py) --------------------------------------
+
+def attribute_truth_answers(*, payloads: dict[int, dict]) -> dict[int, dict | None]:
+    """The true answer of each attribute task (task id -> payload): the attributes of the world's
+    product under the crop's box (the true object it overlaps at IoU >= 0.5, as a detection finds
+    an object), as ``attribute_golden_set_from_world`` answers them; None when the scene has no
+    truth or the box covers no true object. One query for the scenes (their payload URLs), plus
+    the taxonomy snapshot."""
+    from labeling import taxonomy
+    from labeling.services.tasks import payload_media_names
+    from labeling.services.world_import import scene_truth_read
+    from labeling.task_kinds.attributes import CANT_TELL
+    from labeling.task_kinds.boxes import DEFAULT_IOU_THRESHOLD, box_iou
+    from models_runtime.world.catalog import generate_product
+
+    def scene_name(payload: dict) -> str | None:
+        return next(payload_media_names((payload.get("scene") or {}).get("url")), None)
+
+    names = {scene_name(payload) for payload in payloads.values()} - {None}
+    sha_of = dict(Image.objects.filter(file__in=names).values_list("file", "sha256"))
+    truths: dict[str, dict | None] = {}
+    answers = {}
+    for task_id, payload in payloads.items():
+        sha, box = sha_of.get(scene_name(payload)), payload.get("box")
+        if sha is not None and sha not in truths:
+            truths[sha] = scene_truth_read(sha256=sha)
+        truth = truths.get(sha) if sha is not None else None
+        found = None
+        if truth is not None and box:
+            found = max(truth["objects"], key=lambda obj: box_iou(box, obj["box"]), default=None)
+        if found is None or box_iou(box, found["box"]) < DEFAULT_IOU_THRESHOLD:
+            answers[task_id] = None
+            continue
+        product = generate_product(int(truth["world_seed"]), int(found["product_id"]))
+        known = dict(product.attributes, gender=product.gender)
+        answers[task_id] = {"attributes": {attribute.name: known.get(attribute.name, CANT_TELL)
+                                           for attribute in taxonomy.attributes_for(payload.get("category") or "")}}
+    return answers

@@ -213,3 +213,25 @@ def box_golden_set_from_world(*, name: str, scenes: list[Image], created_by: Use
                                      reason=WORLD_GOLDEN_REASON, source=GoldenSource.WORLD_ORACLE))
     _, created, _ = golden_items_put(golden_set=golden_set, items=items)
     return golden_set, created
+
+
+# -- truth for simulated labelers (evaluation/simulation.py) --------------------------------------
+
+def box_truth_answers(*, payloads: dict[int, dict]) -> dict[int, dict | None]:
+    """The true answer of each box task (task id -> payload): the synthetic world's boxes for its
+    scene, as ``box_golden_set_from_world`` answers them; None for a scene without truth. One query."""
+    from labeling.services.world_import import scene_truth_read
+
+    scene_ids = {payload.get("scene_id") for payload in payloads.values()}
+    sha_of = dict(Image.objects.filter(pk__in=[pk for pk in scene_ids if isinstance(pk, int)])
+                  .values_list("pk", "sha256"))
+    truths: dict[str, dict | None] = {}
+    answers = {}
+    for task_id, payload in payloads.items():
+        sha = sha_of.get(payload.get("scene_id"))
+        if sha is not None and sha not in truths:
+            truths[sha] = scene_truth_read(sha256=sha)
+        truth = truths.get(sha) if sha is not None else None
+        answers[task_id] = None if truth is None else {
+            "boxes": [{"box": [float(v) for v in obj["box"]], "category": obj["category"]} for obj in truth["objects"]]}
+    return answers

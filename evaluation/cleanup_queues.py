@@ -90,3 +90,17 @@ def cleanup_golden_set_from_truth(*, name: str, pairs: Iterable[CreatorPair], cr
                                          answer=answer, reason=TRUTH_GOLDEN_REASON, source=GoldenSource.WORLD_ORACLE))
     _, created, _ = golden_items_put(golden_set=golden_set, items=items)
     return golden_set, created
+
+
+# -- truth for simulated labelers (evaluation/simulation.py) --------------------------------------
+
+def cleanup_truth_answers(*, payloads: dict[int, dict]) -> dict[int, dict | None]:
+    """The true answer of each cleanup task (task id -> payload): ``truth_answer`` of its pair;
+    None for a pair without recorded truth (a real creator's pair). One query."""
+    pair_ids = {payload.get("pair_id") for payload in payloads.values()}
+    pairs = CreatorPair.objects.select_related("scene").in_bulk([pk for pk in pair_ids if isinstance(pk, int)])
+    answers = {}
+    for task_id, payload in payloads.items():
+        pair = pairs.get(payload.get("pair_id"))
+        answers[task_id] = truth_answer(pair=pair) if pair is not None else None
+    return answers

@@ -127,7 +127,7 @@ DEMO_POOL_PROFILES: tuple[PoolProfile, ...] = (
     PoolProfile(
         slug="inhouse", pool_name="In-house team", pool_kind="in_house", cost_per_label="0.30",
         labeler=LabelerProfile(
-            skip_rate=0.02, leniency=-0.04, slip=0.01, confusion=0.05,
+            skip_rate=0.02, leniency=-0.04, slip=0.01, confusion=0.06,
             jitter=0.02, miss_small=0.1, extra_box=0.02, wrong_category=0.03,
             attribute_error=0.05, cant_tell_share=0.5,
             verdict_error=0.04, spam_error=0.02, category_error=0.03, box_jitter=0.02,
@@ -145,7 +145,7 @@ DEMO_POOL_PROFILES: tuple[PoolProfile, ...] = (
     PoolProfile(
         slug="crowd", pool_name="Crowd", pool_kind="crowd", cost_per_label="0.03",
         labeler=LabelerProfile(
-            skip_rate=0.08, leniency=0.15, slip=0.5, confusion=0.5,
+            skip_rate=0.08, leniency=0.15, slip=0.55, confusion=0.5,
             jitter=0.12, miss_small=0.6, extra_box=0.25, wrong_category=0.3,
             attribute_error=0.5, cant_tell_share=0.2,
             verdict_error=0.45, spam_error=0.25, category_error=0.3, box_jitter=0.12,
