@@ -183,6 +183,7 @@ def attribute_truth_answers(*, payloads: dict[int, dict]) -> dict[int, dict | No
 
     names = {scene_name(payload) for payload in payloads.values()} - {None}
     sha_of = dict(Image.objects.filter(file__in=names).values_list("file", "sha256"))
+    snapshot = taxonomy.taxonomy_snapshot()  # one read for every task
     truths: dict[str, dict | None] = {}
     answers = {}
     for task_id, payload in payloads.items():
@@ -199,5 +200,5 @@ def attribute_truth_answers(*, payloads: dict[int, dict]) -> dict[int, dict | No
         product = generate_product(int(truth["world_seed"]), int(found["product_id"]))
         known = dict(product.attributes, gender=product.gender)
         answers[task_id] = {"attributes": {attribute.name: known.get(attribute.name, CANT_TELL)
-                                           for attribute in taxonomy.attributes_for(payload.get("category") or "")}}
+                                           for attribute in snapshot.attributes_for(payload.get("category") or "")}}
     return answers

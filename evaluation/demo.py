@@ -1,7 +1,9 @@
-"""The one-command demo: the world, the default models, one account per role, a guide per task kind,
-a generated evaluation run, a pre-annotated box queue, an attribute queue and a cleanup queue of
-synthetic creator pairs, each with golden items the world answered. Every step finds what an earlier run made and keeps it, so running ``demo_setup``
-twice changes nothing and prints the same accounts."""
+"""The one-command demo: the world, the default models, one account per role, simulated labelers
+(programs, marked as such) in the three pools for ``simulate_labelers``, a guide per task kind, a
+generated evaluation run, a pre-annotated box queue, an attribute queue and a cleanup queue of
+synthetic creator pairs, each with golden items the world answered. Every step finds what an
+earlier run made and keeps it, so running ``demo_setup`` twice changes nothing and prints the same
+accounts."""
 from __future__ import annotations
 
 import hashlib
@@ -18,9 +20,11 @@ from evaluation.box_queues import box_golden_set_from_world, box_queue_create, b
 from evaluation.cleanup_queues import cleanup_golden_set_from_truth, cleanup_queue_create
 from evaluation.models import BoxQueueJob, BoxQueueJobStatus, EvalRun, EvalRunStatus, ModelKind, ModelVersion
 from evaluation.services import model_version_register
+from evaluation.simulation import simulated_labelers_ensure
 from labeling.imports.stl_pairs import synthetic_pairs_import
 from labeling.models import (Guide, GuideVersion, PairImport, PairImportStatus, Pool, PoolKind, Queue, Role, SceneSet,
                              TaskKind, User)
+from labeling.quality.simulation import DEMO_LABELERS_PER_POOL, DEMO_POOL_PROFILES, DEMO_SEED, LabelerProfile
 from labeling.services.users import user_create
 from labeling.task_kinds import task_kind_specs
 from models_runtime.checkpoints import save_checkpoint
@@ -38,8 +42,8 @@ UNTRAINED_NOTES = ("Random weights, not trained: a stand-in registered because n
 UNTRAINED_DETECTOR_CONFIG = {"arch": "small", "box_detections_per_img": 4}
 UNTRAINED_DETECTOR_SETTINGS = {"score_threshold": 0.0}
 
-DEMO_POOLS = (("In-house team", PoolKind.IN_HOUSE), ("Fixed outside pool", PoolKind.FIXED_OUTSIDE),
-              ("Crowd", PoolKind.CROWD))
+# The simulated labelers' presets name the pools, so the people and the programs share them.
+DEMO_POOLS = tuple((profile.pool_name, PoolKind(profile.pool_kind)) for profile in DEMO_POOL_PROFILES)
 DEMO_RUN_NAME = "Demo: {detector} detector + {embedder} embedder"
 
 DEMO_BOX_SCENES = 60
@@ -95,6 +99,12 @@ def demo_accounts_ensure() -> list[DemoAccount]:
                 User.objects.filter(pk=user.pk).update(is_superuser=True, is_staff=True)
         accounts.append(DemoAccount(username, password, role, pool.name if pool else None))
     return accounts
+
+
+def demo_simulated_labelers_ensure() -> list[tuple[User, LabelerProfile]]:
+    """The simulated labelers (``sim-inhouse-01`` ...) in the demo's three pools, the pools labeler1..3
+    are in, so ``simulate_labelers`` finds its accounts before the server starts."""
+    return simulated_labelers_ensure(pools=DEMO_POOL_PROFILES, per_pool=DEMO_LABELERS_PER_POOL, seed=DEMO_SEED)
 
 
 def guides_ensure(*, author: User | None) -> list[GuideVersion]:

@@ -149,6 +149,43 @@ def krippendorff_alpha(
     return float(krippendorff.alpha(value_counts=counts, level_of_measurement=level, value_domain=domain))
 
 
+def _pattern_multiplicities(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct count rows and how often each appears. A row of small counts is packed into one
+    integer first (a 1-D unique is much faster than a row-wise one); wide or large rows fall back."""
+    base = int(counts.max()) + 1 if counts.size else 1
+    if counts.shape[1] * np.log2(base) < 62:
+        packed = counts.astype(np.int64) @ (base ** np.arange(counts.shape[1], dtype=np.int64))
+        _, first, multiplicity = np.unique(packed, return_index=True, return_counts=True)
+        return counts[first], multiplicity
+    return np.unique(counts, axis=0, return_counts=True)
+
+
+def alpha_with_interval(counts: np.ndarray, *, level: str, value_domain: np.ndarray | None = None,
+                        n_bootstrap: int = 200, confidence: float = 0.95,
+                        seed: int = 0) -> tuple[float | None, float | None, float | None]:
+    """(alpha, low, high) from a units x values count matrix: alpha by the ``krippendorff`` package,
+    the interval by resampling the pairable units (as ``alpha_interval``)."""
+    _check_level(level)
+    counts = np.asarray(counts)
+    counts = counts[counts.sum(axis=1) >= 2]
+    domain = np.arange(counts.shape[1]) if value_domain is None else np.asarray(value_domain)
+    if len(counts) == 0 or np.count_nonzero(counts.sum(axis=0)) < 2:
+        return None, None, None
+    alpha = float(krippendorff.alpha(value_counts=counts, level_of_measurement=level, value_domain=domain))
+    patterns, multiplicity = _pattern_multiplicities(counts)
+    n_units = int(multiplicity.sum())
+    draws = np.random.default_rng(seed).multinomial(n_units, multiplicity / n_units, size=n_bootstrap)
+    n_values = counts.shape[1]
+    coincidences = (draws @ _unit_coincidences(patterns)).reshape(n_bootstrap, n_values, n_values)
+    alphas = _alpha_from_coincidences(coincidences, level=level, domain=domain)
+    alphas = alphas[~np.isnan(alphas)]
+    if alphas.size == 0:
+        return alpha, None, None
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(alphas, [tail, 1 - tail])
+    return alpha, float(low), float(high)
+
+
 def alpha_interval(
     frame: pd.DataFrame,
     *,
@@ -172,7 +209,7 @@ def alpha_interval(
     counts, domain = _value_counts(frame, level=level, value_order=value_order, missing=missing)
     if len(counts) == 0 or np.count_nonzero(counts.sum(axis=0)) < 2:
         return None
-    patterns, multiplicity = np.unique(counts, axis=0, return_counts=True)
+    patterns, multiplicity = _pattern_multiplicities(counts)
     n_units = int(multiplicity.sum())
     rng = np.random.default_rng(seed)
     draws = rng.multinomial(n_units, multiplicity / n_units, size=n_bootstrap)

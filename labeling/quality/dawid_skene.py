@@ -196,6 +196,27 @@ def _object_array(values: list) -> np.ndarray:
     return array
 
 
+def aggregate_codes(item_codes: np.ndarray, labeler_codes: np.ndarray, value_codes: np.ndarray, *, n_items: int,
+                    n_labelers: int, n_values: int, method: str,
+                    tolerance: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+    """(winning value code, confidence) per item from integer codes; values are ranked by code for
+    ties, the highest code the most conservative. Confidence is the winner's vote share (majority)
+    or its posterior (Dawid-Skene)."""
+    if method not in AGGREGATION_METHODS:
+        raise ValueError(UNKNOWN_METHOD)
+    if method == "majority":
+        winner = majority_vote(item_codes, value_codes, n_items=n_items, n_values=n_values)
+        counts = _vote_counts(item_codes, value_codes, n_items=n_items, n_values=n_values)
+        n_labels = np.bincount(item_codes, minlength=n_items)
+        return winner, counts[np.arange(n_items), winner] / np.maximum(n_labels, 1)
+    posterior = dawid_skene(item_codes, labeler_codes, value_codes, n_items=n_items, n_labelers=n_labelers,
+                            n_values=n_values, tolerance=tolerance).posterior
+    # Scan the columns most-conservative first so an exact posterior tie resolves as in majority.
+    columns = np.arange(n_values)[::-1]
+    winner = columns[np.argmax(posterior[:, columns], axis=1)]
+    return winner, posterior[np.arange(n_items), winner]
+
+
 def aggregate_answers(frame: pd.DataFrame, *, method: str, value_order: list | None = None) -> pd.DataFrame:
     """One row per item (in order of first appearance): ``item``, ``value``, ``confidence``,
     ``n_labels``. ``frame`` holds ``item``, ``labeler_id``, ``value``. ``value_order`` ranks the
@@ -219,19 +240,8 @@ def aggregate_answers(frame: pd.DataFrame, *, method: str, value_order: list | N
     value_codes = lookup[raw_codes]
     n_items, n_values = len(items), len(domain)
     n_labels = np.bincount(item_codes, minlength=n_items)
-
-    if method == "majority":
-        winner = majority_vote(item_codes, value_codes, n_items=n_items, n_values=n_values)
-        counts = _vote_counts(item_codes, value_codes, n_items=n_items, n_values=n_values)
-        confidence = counts[np.arange(n_items), winner] / np.maximum(n_labels, 1)
-    else:
-        posterior = dawid_skene(
-            item_codes, labeler_codes, value_codes, n_items=n_items, n_labelers=len(labelers), n_values=n_values
-        ).posterior
-        # Scan the columns most-conservative first so an exact posterior tie resolves as in majority.
-        columns = np.arange(n_values)[::-1]
-        winner = columns[np.argmax(posterior[:, columns], axis=1)]
-        confidence = posterior[np.arange(n_items), winner]
+    winner, confidence = aggregate_codes(item_codes, labeler_codes, value_codes, n_items=n_items,
+                                         n_labelers=len(labelers), n_values=n_values, method=method)
 
     return pd.DataFrame({
         "item": items,

@@ -23,6 +23,9 @@ LABEL_COLUMNS = ("item", "task", "labeler", "pool", "pool_kind", "pool_cost_per_
                  "guide_version", "category", "created_at", "time_spent_ms")
 # Columns of a label copied onto its unit and accuracy rows (breakdowns group on them).
 CARRIED_COLUMNS = ("item", "labeler", "pool", "guide_version", "category", "created_at")
+# Stored as pandas categoricals: the report works on their integer codes (labeling/quality/report.py).
+CATEGORICAL_LABEL_COLUMNS = ("item", "labeler", "pool", "pool_kind", "guide_version", "category")
+CATEGORICAL_UNIT_COLUMNS = ("unit", "value", "field")
 NO_POOL = "(no pool)"
 NO_GUIDE = "(no guide version)"
 NO_CATEGORY = "(no category)"
@@ -52,7 +55,7 @@ def _label_frame(records: list[dict], spec) -> pd.DataFrame:
     frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
     frame["time_spent_ms"] = pd.to_numeric(frame["time_spent_ms"], errors="coerce").fillna(0).astype("float64")
     frame["simulated"] = frame["simulated"].astype(bool)
-    return frame
+    return frame.astype({column: "category" for column in CATEGORICAL_LABEL_COLUMNS})
 
 
 def _carry(rows: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
@@ -81,7 +84,7 @@ def quality_frames(*, kind: str, records: list[dict], golden: dict[str, dict], *
     units = pd.DataFrame({"label": np.asarray(unit_label, dtype="int64"), "unit": unit_name, "value": unit_value})
     fields = {name: spec.quality_field(name) for name in set(unit_name)}
     units["field"] = units["unit"].map(fields) if len(units) else pd.Series(dtype="object")
-    units = _carry(units, labels)
+    units = _carry(units, labels).astype({column: "category" for column in CATEGORICAL_UNIT_COLUMNS})
 
     accuracy = {}
     golden_indexes = [index for index, record in enumerate(records) if record["item"] in golden]

@@ -35,7 +35,14 @@ def mean_figure(values, *, rng: np.random.Generator, n_bootstrap: int = DEFAULT_
     n = values.size
     if n == 0:
         return empty_figure()
-    distinct, counts = np.unique(values, return_counts=True)
+    ones = np.count_nonzero(values == 1.0)
+    zeros = np.count_nonzero(values == 0.0)
+    if ones + zeros == n:  # right/wrong rows: two distinct values, no sort needed
+        distinct, counts = np.array([0.0, 1.0]), np.array([zeros, ones])
+        keep = counts > 0
+        distinct, counts = distinct[keep], counts[keep]
+    else:
+        distinct, counts = np.unique(values, return_counts=True)
     mean = float(counts @ distinct / n)
     if distinct.size == 1:
         return {"value": mean, "low": mean, "high": mean, "n": int(n)}

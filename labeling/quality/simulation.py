@@ -145,13 +145,19 @@ DEMO_POOL_PROFILES: tuple[PoolProfile, ...] = (
     PoolProfile(
         slug="crowd", pool_name="Crowd", pool_kind="crowd", cost_per_label="0.03",
         labeler=LabelerProfile(
-            skip_rate=0.08, leniency=0.15, slip=0.55, confusion=0.5,
+            skip_rate=0.08, leniency=0.15, slip=0.5, confusion=0.45,
             jitter=0.12, miss_small=0.6, extra_box=0.25, wrong_category=0.3,
             attribute_error=0.5, cant_tell_share=0.2,
             verdict_error=0.45, spam_error=0.25, category_error=0.3, box_jitter=0.12,
             seconds_per_unit=1.5, time_sigma=0.6),
         variation=0.35, spammer_share=0.2),
 )
+
+
+# The demo's simulated labelers: this many per pool, their profiles drawn with this seed (demo_setup
+# makes the accounts, simulate_labelers defaults to the same).
+DEMO_LABELERS_PER_POOL = 3
+DEMO_SEED = 0
 
 
 def _varied(value: float, factor: float, *, cap: float) -> float:

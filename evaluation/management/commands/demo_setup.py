@@ -9,8 +9,9 @@ from labeling.services.world_import import world_import
 
 
 class Command(BaseCommand):
-    help = ("Import the synthetic world, register the default models, create one account per role, a guide per "
-            "task kind, one evaluation run generated in this process and a pre-annotated box queue.")
+    help = ("Import the synthetic world, register the default models, create one account per role, simulated "
+            "labelers, a guide per task kind, one evaluation run generated in this process and a pre-annotated box "
+            "queue.")
 
     def add_arguments(self, parser):
         parser.add_argument("--products", type=int, default=2000)
@@ -20,17 +21,23 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         say = self.stdout.write
-        say("1/8 Importing the synthetic world ...")
+        say("1/9 Importing the synthetic world ...")
         imported = world_import(seed=options["seed"], n_products=options["products"], n_scenes=options["scenes"],
                                 progress=lambda stage, done, total: say(f"    {stage}: {done}/{total}"))
         say(f"    {imported.products_total} products ({imported.products_created} new), "
             f"{imported.scenes_in_set} scenes in the demo set, {imported.seconds:.1f} s")
 
-        say("2/8 Accounts ...")
+        say("2/9 Accounts ...")
         accounts = demo.demo_accounts_ensure()
         engineer = User.objects.get(username="engineer1")
 
-        say("3/8 Models ...")
+        say("3/9 Simulated labelers (programs with an error model, marked as simulated) ...")
+        simulated = demo.demo_simulated_labelers_ensure()
+        for pool in dict.fromkeys(user.pool.name for user, _ in simulated):
+            names = [user.username for user, _ in simulated if user.pool.name == pool]
+            say(f"    {pool}: {', '.join(names)}")
+
+        say("4/9 Models ...")
         models = demo.default_models_register(created_by=engineer)
         if len(models) < len(demo.DEFAULT_CHECKPOINTS):
             self.stdout.write(self.style.WARNING(
@@ -39,25 +46,25 @@ class Command(BaseCommand):
         for kind, (version, created) in models.items():
             say(f"    {kind}: {version.name} {version.version_tag} (#{version.pk}){'' if created else ' (existing)'}")
 
-        say("4/8 Guides ...")
+        say("5/9 Guides ...")
         for guide_version in demo.guides_ensure(author=User.objects.get(username="expert1")):
             say(f"    {guide_version}")
 
         if options["no_run"]:
-            say("5/8 Demo run skipped (--no-run).")
-            say("6/8 Demo box queue skipped (--no-run).")
-            say("7/8 Demo attribute queue skipped (--no-run).")
-            say("8/8 Demo cleanup queue skipped (--no-run).")
+            say("6/9 Demo run skipped (--no-run).")
+            say("7/9 Demo box queue skipped (--no-run).")
+            say("8/9 Demo attribute queue skipped (--no-run).")
+            say("9/9 Demo cleanup queue skipped (--no-run).")
         else:
-            say("5/8 Demo evaluation run ...")
+            say("6/9 Demo evaluation run ...")
             self._demo_run(models, imported.scene_set_id, engineer)
-            say("6/8 Demo box queue (pre-annotated by the detector) ...")
+            say("7/9 Demo box queue (pre-annotated by the detector) ...")
             job = demo.demo_box_queue_ensure(
                 scene_set=SceneSet.objects.get(pk=imported.scene_set_id), detector=models[ModelKind.DETECTOR][0],
                 engineer=engineer, progress=lambda done, total: say(f"    scenes: {done}/{total}"))
             say(f"    queue #{job.queue_id} '{job.queue.name}': {job.get_status_display()}, {job.scenes_done} scenes, "
                 f"{job.queue.tasks.filter(is_golden=True).count()} golden tasks")
-            say("7/8 Demo attribute queue (crops of the detector's boxes) ...")
+            say("8/9 Demo attribute queue (crops of the detector's boxes) ...")
             queue = demo.demo_attribute_queue_ensure(
                 box_job=job, scene_set=SceneSet.objects.get(pk=imported.scene_set_id), engineer=engineer)
             if queue is None:
@@ -65,7 +72,7 @@ class Command(BaseCommand):
             else:
                 say(f"    queue #{queue.pk} '{queue.name}': {queue.tasks.filter(is_golden=False).count()} crops, "
                     f"{queue.tasks.filter(is_golden=True).count()} golden tasks")
-            say("8/8 Demo cleanup queue (synthetic creator pairs with recorded noise) ...")
+            say("9/9 Demo cleanup queue (synthetic creator pairs with recorded noise) ...")
             queue = demo.demo_cleanup_queue_ensure(seed=options["seed"], n_products=options["products"],
                                                    engineer=engineer)
             say(f"    queue #{queue.pk} '{queue.name}': {queue.tasks.filter(is_golden=False).count()} pairs, "
