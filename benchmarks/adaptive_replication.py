@@ -64,7 +64,6 @@ SETTINGS = (
     Setting("fixed 5", 5),
     Setting("adaptive 2..3, target 0.99", 3, 2, 0.99),
     Setting("adaptive 2..5, target 0.99", 5, 2, 0.99),
-    Setting("adaptive 1..5, target 0.99", 5, 1, 0.99),
     Setting("adaptive 2..5, target 0.80", 5, 2, 0.80),
 )
 

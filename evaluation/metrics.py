@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from labeling.quality.dawid_skene import AGGREGATION_METHODS, aggregate_answers
 from labeling.task_kinds import relevance
 
 # The grade vocabulary and the majority vote belong to the relevance kind (labeling/task_kinds/relevance.py).
@@ -35,6 +36,7 @@ UNKNOWN_GRADE_ERROR = relevance.UNKNOWN_GRADE_ERROR
 SLOT_LABEL_COLUMNS = ("query_object_id", "slot", "grade")
 QUERY_OBJECT_COLUMNS = ("query_object_id", "scene_id", "category", "n_candidates")
 MISSING_COLUMNS_ERROR = "{frame} frame lacks columns {columns}"
+UNKNOWN_AGGREGATION_ERROR = "unknown aggregation method {method!r}; expected one of " + ", ".join(AGGREGATION_METHODS)
 
 METRIC_NAMES = ("similar_p_at_5", "extremely_similar_p_at_5", "bad_rate")
 
@@ -45,12 +47,29 @@ def _require_columns(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -
         raise ValueError(MISSING_COLUMNS_ERROR.format(frame=name, columns=", ".join(missing)))
 
 
-def aggregate_slot_grades(slot_labels: pd.DataFrame) -> pd.DataFrame:
-    """Majority vote per (query object, slot), ties to the lower grade: the relevance kind's vote.
+def aggregate_slot_grades(slot_labels: pd.DataFrame, *, method: str = "majority") -> pd.DataFrame:
+    """One grade per (query object, slot): the relevance kind's majority vote (ties to the lower
+    grade), or Dawid-Skene over the run's labelers (labeling/quality/dawid_skene.py).
 
     Returns one row per judged slot: ``query_object_id``, ``slot``, ``grade``, ``n_labels``.
     """
-    return relevance.slot_majority_vote(slot_labels)
+    if method == "majority":
+        return relevance.slot_majority_vote(slot_labels)
+    if method not in AGGREGATION_METHODS:
+        raise ValueError(UNKNOWN_AGGREGATION_ERROR.format(method=method))
+    _require_columns(slot_labels, SLOT_LABEL_COLUMNS + ("labeler_id",), "slot labels")
+    if slot_labels.empty:
+        return relevance.slot_majority_vote(slot_labels)
+    unknown = sorted(set(slot_labels["grade"]) - set(GRADES))
+    if unknown:
+        raise ValueError(UNKNOWN_GRADE_ERROR.format(grades=", ".join(map(str, unknown))))
+    items = list(zip(slot_labels["query_object_id"], slot_labels["slot"]))
+    frame = pd.DataFrame({"item": items, "labeler_id": slot_labels["labeler_id"].to_numpy(),
+                          "value": slot_labels["grade"].to_numpy()})
+    aggregated = aggregate_answers(frame, method=method, value_order=list(GRADES))
+    return pd.DataFrame({"query_object_id": [item[0] for item in aggregated["item"]],
+                         "slot": [item[1] for item in aggregated["item"]], "grade": aggregated["value"].to_numpy(),
+                         "n_labels": aggregated["n_labels"].to_numpy()})
 
 
 def per_query_object_counts(slot_grades: pd.DataFrame, query_objects: pd.DataFrame) -> pd.DataFrame:
@@ -151,9 +170,10 @@ def summarise(counts: pd.DataFrame, *, k: int = DEFAULT_K, n_bootstrap: int = DE
 
 def relevance_metrics(slot_labels: pd.DataFrame, query_objects: pd.DataFrame, *, k: int = DEFAULT_K,
                       n_bootstrap: int = DEFAULT_BOOTSTRAP_SAMPLES, confidence: float = DEFAULT_CONFIDENCE,
-                      seed: int = DEFAULT_SEED) -> dict:
-    """The metrics block of a run: overall and per category, each with its intervals."""
-    counts = per_query_object_counts(aggregate_slot_grades(slot_labels), query_objects)
+                      seed: int = DEFAULT_SEED, aggregation: str = "majority") -> dict:
+    """The metrics block of a run: overall and per category, each with its intervals, with the slots'
+    grades aggregated by ``aggregation``."""
+    counts = per_query_object_counts(aggregate_slot_grades(slot_labels, method=aggregation), query_objects)
     overall = summarise(counts, k=k, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed)
     per_category = {
         category: summarise(group, k=k, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed).as_dict()
@@ -162,6 +182,22 @@ def relevance_metrics(slot_labels: pd.DataFrame, query_objects: pd.DataFrame, *,
     block = overall.as_dict()
     block["n_query_objects"] = int(len(query_objects))
     block["per_category"] = per_category
+    block["aggregation"] = aggregation
+    return block
+
+
+def relevance_metrics_both(slot_labels: pd.DataFrame, query_objects: pd.DataFrame, *, aggregation: str,
+                           k: int = DEFAULT_K, seed: int = DEFAULT_SEED) -> dict:
+    """The run's block under its queue's aggregation, plus ``by_aggregation``: the overall figures
+    under every method, so the page can show how much the choice matters."""
+    block = relevance_metrics(slot_labels, query_objects, k=k, seed=seed, aggregation=aggregation)
+    block["by_aggregation"] = {
+        method: (block if method == aggregation else relevance_metrics(slot_labels, query_objects, k=k, seed=seed,
+                                                                       aggregation=method))
+        for method in AGGREGATION_METHODS}
+    block["by_aggregation"] = {method: {name: other[name] for name in (*METRIC_NAMES, "ci", "n_judged")
+                                        if name in other}
+                               for method, other in block["by_aggregation"].items()}
     return block
 
 

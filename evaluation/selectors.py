@@ -17,7 +17,7 @@ LABEL_FRAME_COLUMNS = relevance.SLOT_FRAME_COLUMNS
 
 
 def eval_run_list() -> QuerySet[EvalRun]:
-    return EvalRun.objects.select_related("scene_set", "detector", "embedder").order_by("-created_at", "-pk")
+    return EvalRun.objects.select_related("scene_set", "detector", "embedder", "queue").order_by("-created_at", "-pk")
 
 
 def eval_run_get(*, run_id: int) -> EvalRun:
@@ -65,13 +65,15 @@ def _labels_version(run: EvalRun) -> tuple[int, int]:
 
 
 def eval_run_metrics(*, run: EvalRun) -> dict:
-    """The metrics block of a run: P@5s, Bad rate, counts, per category, 95% intervals."""
+    """The metrics block of a run: P@5s, Bad rate, counts, per category, 95% intervals, with the
+    slots aggregated as the run's queue says (``by_aggregation`` has the overall figures both ways)."""
     n_labels, last_label = _labels_version(run)
-    key = f"eval-run-metrics:{run.pk}:{run.scenes_done}:{n_labels}:{last_label}"
+    aggregation = run.queue.aggregation if run.queue_id else "majority"
+    key = f"eval-run-metrics:{run.pk}:{run.scenes_done}:{n_labels}:{last_label}:{aggregation}"
     block = cache.get(key)
     if block is None:
-        block = metrics.relevance_metrics(eval_run_label_frame(run=run), eval_run_query_object_frame(run=run),
-                                          k=run.top_k)
+        block = metrics.relevance_metrics_both(eval_run_label_frame(run=run), eval_run_query_object_frame(run=run),
+                                               k=run.top_k, aggregation=aggregation)
         block["staff_labels"] = eval_run_staff_labels(run=run)
         cache.set(key, block, METRICS_CACHE_SECONDS)
     return block

@@ -10,7 +10,8 @@ from evaluation.box_queues import MAX_REPLICATION as BOX_MAX_REPLICATION
 from evaluation.models import EvalRun, ModelKind, ModelVersion
 from evaluation.selectors import scene_set_list
 from evaluation.services import MAX_REPLICATION
-from labeling.models import Attribute, Category, GoldenSet, PairImport, PairImportStatus, Queue, TaskKind
+from labeling.models import (AggregationMethod, Attribute, Category, GoldenSet, PairImport, PairImportStatus, Queue,
+                             TaskKind)
 from labeling.services.signin import SignInFailed, SignInThrottled, signin_attempt, signin_client_address
 
 
@@ -151,3 +152,19 @@ class CleanupQueueForm(forms.Form):
     golden_sets = forms.ModelMultipleChoiceField(
         queryset=GoldenSet.objects.filter(task_kind=TaskKind.MATCHING_PAIR).order_by("name"), required=False,
         widget=forms.CheckboxSelectMultiple)
+
+
+class QueueSettingsForm(forms.Form):
+    """How a queue aggregates labels and how many labels its tasks get (labeling/QUEUE.md)."""
+
+    aggregation = forms.ChoiceField(choices=AggregationMethod.choices,
+                                    help_text="How the labels of a task become one answer in the run metrics and "
+                                              "exports. Dawid-Skene weighs each labeler by how reliable they are.")
+    replication = forms.IntegerField(min_value=1, max_value=MAX_REPLICATION,
+                                     help_text="Labels per task; with adaptive replication, the most a task gets.")
+    min_labels = forms.IntegerField(min_value=2, max_value=MAX_REPLICATION, required=False, label="Adaptive: minimum",
+                                    help_text="Leave empty for a fixed replication. Labels every task gets before its "
+                                              "agreement is checked.")
+    agreement_target = forms.FloatField(min_value=0.01, max_value=1.0, required=False, label="Adaptive: agreement target",
+                                        help_text="A task gets one more label at a time while the agreement of its "
+                                                  "labels is below this share (1.0 = all agree), up to the replication.")

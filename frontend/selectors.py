@@ -14,6 +14,7 @@ from evaluation.models import BoxQueueJob, ModelVersion
 from evaluation.selectors import model_version_list
 from labeling.golden.selectors import golden_item_for_task
 from labeling.models import Attribute, GoldenItem, Guide, GuideVersion, Label, Queue, Task, User
+from labeling.selectors import task_labels_wanted_expression
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,8 @@ def queue_overview_rows() -> QuerySet[Queue]:
             golden_count=Count("tasks", filter=Q(tasks__is_golden=True)),
             labels_stored=Coalesce(Sum("tasks__label_count", filter=replicated), 0),
         )
-        .annotate(labels_wanted=F("replication") * F("task_count") - F("labels_stored"))
+        .annotate(labels_wanted=Coalesce(Sum(task_labels_wanted_expression(task="tasks__", queue=""), filter=replicated), 0)
+                  - F("labels_stored"))
         .order_by("-is_active", "-priority", "-created_at")
     )
 

@@ -14,6 +14,7 @@ urlpatterns = [
     path("queues/<int:queue_id>/work/", views.work_page, name="work-page"),
     path("overview/", views.expert_overview, name="expert-overview"),
     path("overview/queues/<int:queue_id>/", views.queue_detail, name="queue-detail"),
+    path("overview/queues/<int:queue_id>/settings/", views.queue_settings, name="queue-settings"),
     path("overview/box-queues/new/", views.box_queue_new, name="box-queue-new"),
     path("overview/tasks/<int:task_id>/", views.task_review, name="task-review"),
     path("overview/tasks/<int:task_id>/golden/", views.golden_editor, name="golden-editor"),

@@ -11,6 +11,7 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.http import require_POST
 
 from evaluation import selectors as evaluation_selectors
 from evaluation.models import EvalRun
@@ -26,10 +27,11 @@ from labeling.permissions import role_required, user_has_role
 from labeling.services.attribute_schema import AttributeSchemaError, attribute_create, attribute_value_add
 from labeling.selectors import queues_open_to
 from labeling.services.queue_engine import QueueEngineError, queue_check_open
+from labeling.services.queues import QueueReplicationError, queue_settings_update
 
 from frontend import selectors
 from frontend.forms import (AttributeForm, AttributeQueueForm, AttributeValueForm, BoxQueueForm, CleanupQueueForm,
-                            EvalRunForm, SignInForm)
+                            EvalRunForm, QueueSettingsForm, SignInForm)
 
 API_PREFIX = "/api/v1"
 NO_WEB_EDITOR = "There is no web editor for {kind} tasks yet; label this queue through the API."
@@ -136,7 +138,29 @@ def queue_detail(request, queue_id: int):
         "box_job": selectors.box_job_of(queue=queue),
         "tasks": tasks,
         "job_status_url": f"{API_PREFIX}/box-queues/{queue.pk}",
+        "settings_form": QueueSettingsForm(initial={
+            "aggregation": queue.aggregation, "replication": queue.replication, "min_labels": queue.min_labels,
+            "agreement_target": queue.agreement_target}),
     })
+
+
+@role_required(Role.EXPERT, Role.ENGINEER)
+@require_POST
+def queue_settings(request, queue_id: int):
+    queue = get_object_or_404(Queue, pk=queue_id)
+    form = QueueSettingsForm(request.POST)
+    if form.is_valid():
+        try:
+            queue_settings_update(queue=queue, **form.cleaned_data)
+        except QueueReplicationError as refusal:
+            form.add_error(refusal.field if refusal.field in form.fields else None, str(refusal))
+        else:
+            messages.success(request, "Settings saved: they apply to the next claims and submits.")
+            return redirect("frontend:queue-detail", queue_id=queue.pk)
+    for field, errors in form.errors.items():
+        label = (form.fields[field].label or field.replace("_", " ")) if field in form.fields else ""
+        messages.error(request, f"{label.capitalize()}: {' '.join(errors)}" if label else " ".join(errors))
+    return redirect("frontend:queue-detail", queue_id=queue.pk)
 
 
 @role_required(Role.EXPERT, Role.ENGINEER)

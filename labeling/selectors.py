@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db.models import Case, Exists, F, Func, IntegerField, OuterRef, QuerySet, Subquery, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
 from labeling.models import Assignment, AssignmentState, GuideVersion, Label, Queue, Role, Task, User
@@ -15,6 +15,19 @@ def _count(queryset: QuerySet) -> Coalesce:
     """A correlated COUNT(*) of ``queryset`` as an integer annotation (0 when it has no rows)."""
     counted = queryset.order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n")
     return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
+def task_labels_wanted_expression(*, task: str = "", queue: str = "queue__"):
+    """How many counted labels a task wants now, as an expression (``task`` and ``queue`` lead from
+    the query's model to the task and to its queue): the queue's replication, or on an adaptive queue
+    the task's labels_wanted, else min_labels, capped by replication (the rule of
+    labeling/services/queue_engine.task_labels_wanted, labeling/QUEUE.md)."""
+    prefix = task
+    return Case(
+        When(**{f"{queue}agreement_target__isnull": True}, then=F(f"{queue}replication")),
+        default=Least(Coalesce(F(f"{prefix}labels_wanted"), F(f"{queue}min_labels"), Value(1)),
+                      F(f"{queue}replication")),
+    )
 
 
 def queues_open_to(*, user: User, now: datetime | None = None) -> QuerySet[Queue]:
@@ -42,16 +55,17 @@ def queues_open_to(*, user: User, now: datetime | None = None) -> QuerySet[Queue
         queue=OuterRef(OuterRef("pk")), state=AssignmentState.ACTIVE, expires_at__gt=now,
     ).values("task_id")
     touched_task_ids = Assignment.objects.filter(queue=OuterRef(OuterRef("pk")), labeler=user).values("task_id")
-    open_tasks = normal_tasks.filter(label_count__lt=OuterRef("replication"))
+    normal_tasks = normal_tasks.alias(wanted=task_labels_wanted_expression())
+    open_tasks = normal_tasks.filter(label_count__lt=F("wanted"))
     open_tasks_with_slots_taken = open_tasks.alias(slots_taken=F("label_count") + _count(live_leases))
-    filled_by_leases = open_tasks_with_slots_taken.filter(pk__in=leased_task_ids, slots_taken__gte=OuterRef("replication"))
-    touched_and_open = open_tasks_with_slots_taken.filter(pk__in=touched_task_ids, slots_taken__lt=OuterRef("replication"))
+    filled_by_leases = open_tasks_with_slots_taken.filter(pk__in=leased_task_ids, slots_taken__gte=F("wanted"))
+    touched_and_open = open_tasks_with_slots_taken.filter(pk__in=touched_task_ids, slots_taken__lt=F("wanted"))
     # Claim never serves both twins: a normal task whose golden copy the user touched is not theirs
     # to claim, nor a golden copy of a task they touched.
     twins_of_touched = Assignment.objects.filter(queue=OuterRef(OuterRef("pk")), labeler=user,
                                                  task__twin_of__isnull=False).values("task__twin_of")
     twin_blocked_and_open = (open_tasks_with_slots_taken.filter(pk__in=twins_of_touched,
-                                                                slots_taken__lt=OuterRef("replication"))
+                                                                slots_taken__lt=F("wanted"))
                              .exclude(pk__in=touched_task_ids))
     golden_tasks = Task.objects.filter(queue=OuterRef("pk"), is_golden=True)
     golden_untouched = Case(
@@ -61,7 +75,7 @@ def queues_open_to(*, user: User, now: datetime | None = None) -> QuerySet[Queue
     )
     return queues.annotate(
         tasks_total=_count(normal_tasks),
-        tasks_complete=_count(normal_tasks.filter(label_count__gte=OuterRef("replication"))),
+        tasks_complete=_count(normal_tasks.filter(label_count__gte=F("wanted"))),
         my_labels=_count(Label.objects.filter(task__queue=OuterRef("pk"), labeler=user)),
         available_for_me=(_count(open_tasks) - _count(filled_by_leases) - _count(touched_and_open)
                           - _count(twin_blocked_and_open) + golden_untouched),

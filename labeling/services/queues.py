@@ -5,14 +5,16 @@ from collections.abc import Iterable
 
 from django.db import transaction
 
-from labeling.models import GuideVersion, Pool, Queue, TaskKind, User
+from labeling.models import AggregationMethod, GuideVersion, Pool, Queue, TaskKind, User
 
 TASK_KIND_UNKNOWN = "'{kind}' is not a task kind; choose one of: {kinds}."
 GUIDE_KIND_MISMATCH = "The guide is for '{guide_kind}' tasks but the queue is for '{queue_kind}' tasks."
 REPLICATION_NOT_POSITIVE = "Replication must be at least 1."
 GOLDEN_RATE_NOT_SHARE = "The golden rate is a share between 0 and 1."
 LEASE_SECONDS_NOT_POSITIVE = "A lease must last at least one second."
-MIN_LABELS_OUT_OF_RANGE = "The minimum number of labels must be a whole number from 1 to the replication ({replication})."
+MIN_LABELS_OUT_OF_RANGE = ("The minimum number of labels must be a whole number from 2 to the replication "
+                           "({replication}): one label always agrees with itself, so a minimum of 1 would stop every "
+                           "task at one label.")
 MIN_LABELS_WITHOUT_TARGET = ("A minimum number of labels needs an agreement target; without one every task gets "
                              "exactly the replication.")
 MIN_LABELS_MISSING = ("An agreement target needs a minimum number of labels: how many labels every task gets "
@@ -97,10 +99,28 @@ def queue_replication_set(*, queue: Queue, replication: int, min_labels: int | N
             raise QueueReplicationError(MIN_LABELS_MISSING, "min_labels")
     elif agreement_target is None:
         raise QueueReplicationError(MIN_LABELS_WITHOUT_TARGET, "min_labels")
-    elif not _is_whole(min_labels) or not 1 <= min_labels <= replication:
+    elif not _is_whole(min_labels) or not 2 <= min_labels <= replication:
         raise QueueReplicationError(MIN_LABELS_OUT_OF_RANGE.format(replication=replication), "min_labels")
     queue.replication = replication
     queue.min_labels = min_labels
     queue.agreement_target = None if agreement_target is None else float(agreement_target)
     queue.save(update_fields=["replication", "min_labels", "agreement_target"])
+    return queue
+
+
+AGGREGATION_UNKNOWN = "'{method}' is not an aggregation method; choose one of: {methods}."
+
+
+def queue_settings_update(*, queue: Queue, aggregation: str, replication: int, min_labels: int | None,
+                          agreement_target: float | None) -> Queue:
+    """Set how a queue aggregates its labels and how many labels its tasks get, together or not at all."""
+    if aggregation not in AggregationMethod.values:
+        raise QueueReplicationError(AGGREGATION_UNKNOWN.format(method=aggregation,
+                                                               methods=", ".join(AggregationMethod.values)),
+                                    "aggregation")
+    with transaction.atomic():
+        queue_replication_set(queue=queue, replication=replication, min_labels=min_labels,
+                              agreement_target=agreement_target)
+        queue.aggregation = aggregation
+        queue.save(update_fields=["aggregation"])
     return queue

@@ -337,11 +337,12 @@ class TestQueueReplicationSet:
         (3, 2, None, MIN_LABELS_WITHOUT_TARGET, "min_labels"),
         (3, None, 0.9, MIN_LABELS_MISSING, "min_labels"),
         (3, 0, 0.9, MIN_LABELS_OUT_OF_RANGE.format(replication=3), "min_labels"),
+        (3, 1, 0.9, MIN_LABELS_OUT_OF_RANGE.format(replication=3), "min_labels"),
         (3, 4, 0.9, MIN_LABELS_OUT_OF_RANGE.format(replication=3), "min_labels"),
         (3, 2, 0.0, AGREEMENT_TARGET_NOT_SHARE, "agreement_target"),
         (3, 2, 1.5, AGREEMENT_TARGET_NOT_SHARE, "agreement_target"),
         (3, 2, float("nan"), AGREEMENT_TARGET_NOT_SHARE, "agreement_target"),
-    ], ids=["replication-zero", "min-without-target", "target-without-min", "min-zero", "min-above-replication",
+    ], ids=["replication-zero", "min-without-target", "target-without-min", "min-zero", "min-one", "min-above-replication",
             "target-zero", "target-above-one", "target-nan"])
     def test_refuses_an_invalid_setting_naming_the_field(self, make_queue, replication, min_labels,
                                                          agreement_target, message, field):
