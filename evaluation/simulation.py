@@ -221,11 +221,12 @@ class _Api:
 
 
 def _detail(response: requests.Response) -> str:
+    """The API's error message (``{"error": {"code", "message"}}``), or the start of the body."""
     try:
-        body = response.json()
-    except ValueError:
+        error = response.json().get("error") or {}
+    except (ValueError, AttributeError):
         return response.text[:200]
-    return str(body.get("detail") or body.get("message") or body)[:200] if isinstance(body, dict) else str(body)[:200]
+    return f"{error.get('code', '')}: {error.get('message', '')}"[:200]
 
 
 def _queues_listed(api: _Api) -> list[int]:
@@ -317,8 +318,13 @@ def _task_work(*, api: _Api, assignment: dict, profile: LabelerProfile, rng: ran
         else:
             counts.skipped += 1
         return
-    answer = task_kind_spec(task["kind"]).simulated_answer(payload=task["payload"], truth=truth, profile=profile,
-                                                           rng=rng)
+    try:
+        answer = task_kind_spec(task["kind"]).simulated_answer(payload=task["payload"], truth=truth, profile=profile,
+                                                               rng=rng)
+    except ValueError:  # the truth does not fit the payload (a task edited since): as good as none
+        api.call("POST", f"/assignments/{assignment['id']}/skip")
+        counts.no_truth += 1
+        return
     units = _UNITS.get(task["kind"], lambda payload, truth: 1)(task["payload"], truth)
     time_spent_ms = simulated_time_spent_ms(profile=profile, units=units, rng=rng)
     # One key per assignment: a retry of this submit replays it instead of labeling twice.

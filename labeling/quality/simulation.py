@@ -122,7 +122,7 @@ class PoolProfile:
 # on about 90%; a crowd on about 47% and 30%, some of its workers spammers; a fixed outside pool in
 # between. Measured on relevance with five labels per item from one pool (docs/METRICS.md,
 # "Simulated labelers"); errors drawn independently per label cannot put consistency far above
-# accuracy, so the in-house pool lands near 92% / 90%.
+# accuracy, so the in-house pool lands near 92% / 92%.
 DEMO_POOL_PROFILES: tuple[PoolProfile, ...] = (
     PoolProfile(
         slug="inhouse", pool_name="In-house team", pool_kind="in_house", cost_per_label="0.30",

@@ -178,7 +178,7 @@ def accuracy(items) -> float:
 
 @pytest.mark.parametrize("slug", list(POOLS))
 def test_each_demo_pools_measured_accuracy_lies_in_the_95_percent_interval_its_confusion_matrices_imply(slug):
-    items = pool_labels(POOLS[slug], n_items=600, seed=11)
+    items = pool_labels(POOLS[slug], n_items=2000, seed=11)
     labels = [label for item in items for label in item]
     # Each label is correct with the probability its labeler's matrix gives its true grade; the labels
     # are independent, so the count of correct ones has variance sum p (1 - p) (a Poisson binomial).

@@ -20,7 +20,7 @@ def server_wait(*, base_url: str, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while True:
         try:
-            requests.get(base_url.rstrip("/") + "/api/v1/me", timeout=2)
+            requests.get(base_url.rstrip("/") + "/login/", timeout=2)
             return True
         except requests.RequestException:
             if time.monotonic() >= deadline:
