@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import APIException, NotFound
+from rest_framework.exceptions import APIException
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,8 +15,8 @@ from labeling.answer_schemas import AnswerSchemaError
 from labeling.api_schema import (ANSWER_INVALID_EXAMPLES, RELEVANCE_ANSWER_EXAMPLE, RETRY_AFTER, error_example,
                                  error_responses, list_error_responses, request_example)
 from labeling.authentication import ApiTokenAuthentication
-from labeling.models import Queue, Task
-from labeling.permissions import CanLabel, IsExpert, IsStaffRole
+from labeling.models import Queue
+from labeling.permissions import CanLabel, IsStaffRole
 from labeling.services import queue_engine, signin, tokens
 
 BAD_CREDENTIALS = "Unable to sign in with this username and password."

@@ -149,6 +149,13 @@ class AttributesKind(TaskKindSpec):
         return [QualityRow(labeler_id, f"attribute:{name}", value)
                 for labeler_id, answer in labels for name, value in answer["attributes"].items()]
 
+    def simulated_answer(self, *, payload: dict, truth: dict, profile, rng) -> dict:
+        """A simulated labeler's answer (labeling/quality/simulation.py): the error model of this module's
+        last section applied to the true answer."""
+        schema = [(attribute.name, attribute.values) for attribute in taxonomy.attributes_for(payload.get("category") or "")]
+        return {"attributes": attributes_simulated(truth_values=truth["attributes"], schema=schema, profile=profile,
+                                                   rng=rng)}
+
     def quality_field(self, unit: str) -> str:
         # Every attribute has its own vocabulary: each is a field of its own.
         return unit
@@ -195,11 +202,3 @@ def attributes_simulated(*, truth_values: dict, schema: list[tuple[str, tuple]],
     return answer
 
 
-def _attributes_simulated_answer(self, *, payload: dict, truth: dict, profile, rng) -> dict:
-    schema = [(attribute.name, attribute.values) for attribute in taxonomy.attributes_for(payload.get("category") or "")]
-    return {"attributes": attributes_simulated(truth_values=truth["attributes"], schema=schema, profile=profile,
-                                               rng=rng)}
-
-
-# Attached after the class, so the simulation stays one section apart from the kind's real behaviour.
-AttributesKind.simulated_answer = _attributes_simulated_answer

@@ -269,6 +269,12 @@ class BoundingBoxesKind(TaskKindSpec):
         return boxes_match(answer["boxes"], golden["boxes"], iou_threshold=iou_threshold,
                            category_key=_coarse_key() if coarse else (lambda slug: slug))
 
+    def simulated_answer(self, *, payload: dict, truth: dict, profile, rng) -> dict:
+        """A simulated labeler's answer (labeling/quality/simulation.py): the error model of this module's
+        last section applied to the true answer."""
+        return {"boxes": boxes_simulated(truth_boxes=truth["boxes"], image_size=_image_size(payload.get("image")),
+                                         categories=taxonomy.taxonomy_snapshot().leaves, profile=profile, rng=rng)}
+
     def accuracy_rows(self, *, payload: dict, answer: dict, golden: dict, scale: str = "exact",
                       iou_threshold: float = DEFAULT_IOU_THRESHOLD, **options) -> list[AccuracyRow]:
         """One row per label: correct when its boxes pair one-to-one with the golden boxes (IoU and
@@ -391,10 +397,3 @@ def boxes_simulated(*, truth_boxes: list[dict], image_size: tuple[float, float],
     return drawn
 
 
-def _boxes_simulated_answer(self, *, payload: dict, truth: dict, profile, rng) -> dict:
-    return {"boxes": boxes_simulated(truth_boxes=truth["boxes"], image_size=_image_size(payload.get("image")),
-                                     categories=taxonomy.taxonomy_snapshot().leaves, profile=profile, rng=rng)}
-
-
-# Attached after the class, so the simulation stays one section apart from the kind's real behaviour.
-BoundingBoxesKind.simulated_answer = _boxes_simulated_answer

@@ -155,6 +155,12 @@ class MatchingPairKind(TaskKindSpec):
                 "rows": rows, "consensus": consensus.answer, "match_labels": MATCH_LABELS, "agreement": agreement,
                 "golden": golden, **_review_sizes(max(scene.get("width") or 0, scene.get("height") or 0))}
 
+    def simulated_answer(self, *, payload: dict, truth: dict, profile, rng) -> dict:
+        """A simulated labeler's answer (labeling/quality/simulation.py): the error model of this module's
+        last section applied to the true answer."""
+        return matching_simulated(truth=truth, image_size=_image_size(payload.get("scene")),
+                                  categories=taxonomy.taxonomy_snapshot().leaves, profile=profile, rng=rng)
+
     def item_category(self, payload: dict) -> str | None:
         return payload.get("category")
 
@@ -200,10 +206,3 @@ def matching_simulated(*, truth: dict, image_size: tuple[float, float], categori
             "category": category, "match": verdict, "is_spam": is_spam}
 
 
-def _matching_simulated_answer(self, *, payload: dict, truth: dict, profile, rng) -> dict:
-    return matching_simulated(truth=truth, image_size=_image_size(payload.get("scene")),
-                              categories=taxonomy.taxonomy_snapshot().leaves, profile=profile, rng=rng)
-
-
-# Attached after the class, so the simulation stays one section apart from the kind's real behaviour.
-MatchingPairKind.simulated_answer = _matching_simulated_answer

@@ -13,7 +13,7 @@ from collections import Counter
 
 import pandas as pd
 
-from labeling.answer_schemas import (ANSWER_MISSING_KEY, GRADE_UNKNOWN, GRADES_NOT_LIST, GRADES_WRONG_COUNT,
+from labeling.answer_schemas import (GRADE_UNKNOWN, GRADES_NOT_LIST, GRADES_WRONG_COUNT,
                                      AnswerSchemaError, require_answer_keys, require_object)
 from labeling.task_kinds.base import (AccuracyRow, Consensus, GoldenComparison, PayloadSchemaError, QualityRow, TaskKindSpec,
                                       require_keys)
@@ -205,6 +205,14 @@ class RelevanceKind(TaskKindSpec):
         return [QualityRow(labeler_id, f"slot:{slot}", grade)
                 for labeler_id, answer in labels for slot, grade in enumerate(answer["grades"], start=1)]
 
+    def simulated_answer(self, *, payload: dict, truth: dict, profile, rng) -> dict:
+        """A simulated labeler's answer (labeling/quality/simulation.py): the error model of this module's
+        last section applied to the true answer."""
+        expected = len(payload.get("candidates") or [])
+        if len(truth["grades"]) != expected:
+            raise ValueError(SIMULATION_TRUTH_WRONG_COUNT.format(expected=expected, got=len(truth["grades"])))
+        return {"grades": relevance_simulated_grades(truth_grades=truth["grades"], profile=profile, rng=rng)}
+
     def item_category(self, payload: dict) -> str | None:
         return (payload.get("query_object") or {}).get("category")
 
@@ -287,12 +295,3 @@ def relevance_simulated_grades(*, truth_grades: list[str], profile, rng) -> list
     return [GRADES[_row_draw(matrix[GRADE_ORDER[grade]], rng)] for grade in truth_grades]
 
 
-def _relevance_simulated_answer(self, *, payload: dict, truth: dict, profile, rng) -> dict:
-    expected = len(payload.get("candidates") or [])
-    if len(truth["grades"]) != expected:
-        raise ValueError(SIMULATION_TRUTH_WRONG_COUNT.format(expected=expected, got=len(truth["grades"])))
-    return {"grades": relevance_simulated_grades(truth_grades=truth["grades"], profile=profile, rng=rng)}
-
-
-# Attached after the class, so the simulation stays one section apart from the kind's real behaviour.
-RelevanceKind.simulated_answer = _relevance_simulated_answer
