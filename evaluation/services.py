@@ -361,12 +361,12 @@ def _golden_draw(*, run_id: int, scene_sha: str, ordinal: int) -> float:
 
 
 @dataclass(frozen=True)
-class _GoldenTruth:
+class SceneTruth:
     world_seed: int
     objects: list[dict]
 
 
-def _oracle_grades(*, truth: _GoldenTruth, box: list[float], candidates: list[Product]) -> list[str] | None:
+def oracle_grades(*, truth: SceneTruth, box: list[float], candidates: list[Product]) -> list[str] | None:
     """The oracle's grade of each candidate for the ground-truth object the detection found, or
     None when the detection matches no object (IoU < 0.5) or a candidate is not from this world."""
     from models_runtime.world.catalog import generate_product
@@ -393,7 +393,7 @@ def _scene_write(*, run: EvalRun, scene: Image, detected: list[DetectedObject], 
     when the scene was already done.
     """
     truth_raw = scene_truth_read(sha256=scene.sha256) if run.golden_rate > 0 else None
-    truth = _GoldenTruth(int(truth_raw["world_seed"]), truth_raw["objects"]) if truth_raw else None
+    truth = SceneTruth(int(truth_raw["world_seed"]), truth_raw["objects"]) if truth_raw else None
     crop_pngs = [(image_png_bytes(found.crop), ImageKind.CROP) for found in detected]
     try:
         with transaction.atomic():
@@ -427,7 +427,7 @@ def _scene_write(*, run: EvalRun, scene: Image, detected: list[DetectedObject], 
                     continue
                 if _golden_draw(run_id=run.pk, scene_sha=scene.sha256, ordinal=query_object.ordinal) >= run.golden_rate:
                     continue
-                grades = _oracle_grades(truth=truth, box=query_object.box, candidates=ranked)
+                grades = oracle_grades(truth=truth, box=query_object.box, candidates=ranked)
                 if grades is not None:
                     oracle_answers[source_key] = {"grades": grades}
             tasks = {task.source_key: task for task in tasks_create(queue=run.queue, specs=specs)}

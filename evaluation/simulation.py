@@ -109,7 +109,7 @@ def relevance_truth_answers(*, payloads: dict[int, dict]) -> dict[int, dict | No
     candidate against the true product of the object the query object found (IoU >= 0.5), as the
     run's golden items are answered; None when the payload's query object is not an evaluation
     run's, finds no true object, or a candidate is not from the world. Two queries."""
-    from evaluation.services import _GoldenTruth, _oracle_grades
+    from evaluation.services import SceneTruth, oracle_grades
     from labeling.services.world_import import scene_truth_read
 
     def object_id(payload: dict):
@@ -136,8 +136,8 @@ def relevance_truth_answers(*, payloads: dict[int, dict]) -> dict[int, dict | No
         if truths[sha] is None or None in candidates:
             answers[task_id] = None
             continue
-        truth = _GoldenTruth(int(truths[sha]["world_seed"]), truths[sha]["objects"])
-        grades = _oracle_grades(truth=truth, box=box, candidates=candidates)
+        truth = SceneTruth(int(truths[sha]["world_seed"]), truths[sha]["objects"])
+        grades = oracle_grades(truth=truth, box=box, candidates=candidates)
         answers[task_id] = None if grades is None else {"grades": grades}
     return answers
 
