@@ -16,15 +16,15 @@ admin.site.login_form = AdminSignInForm
 
 @admin.register(models.User)
 class PlatformUserAdmin(UserAdmin):
-    list_display = ("username", "role", "pool", "is_active", "last_login")
-    list_filter = ("role", "pool", "is_active")
-    fieldsets = UserAdmin.fieldsets + (("Platform", {"fields": ("role", "pool")}),)
+    list_display = ("username", "role", "pool", "is_simulated", "is_active", "last_login")
+    list_filter = ("role", "pool", "is_simulated", "is_active")
+    fieldsets = UserAdmin.fieldsets + (("Platform", {"fields": ("role", "pool", "is_simulated")}),)
     add_fieldsets = UserAdmin.add_fieldsets + (("Platform", {"fields": ("role", "pool")}),)
 
 
 @admin.register(models.Pool)
 class PoolAdmin(admin.ModelAdmin):
-    list_display = ("name", "kind")
+    list_display = ("name", "kind", "cost_per_label")
 
 
 @admin.register(models.Category)
@@ -170,9 +170,9 @@ class AssignmentAdmin(admin.ModelAdmin):
 class LabelAdmin(admin.ModelAdmin):
     """Labels are append-only: the admin shows them but cannot change or delete them."""
 
-    list_display = ("id", "task", "labeler", "is_staff_label", "counts_toward_replication", "guide_version",
-                    "time_spent_ms", "created_at")
-    list_filter = ("task__queue",)
+    list_display = ("id", "task", "labeler", "is_staff_label", "is_simulated", "counts_toward_replication",
+                    "guide_version", "time_spent_ms", "created_at")
+    list_filter = ("task__queue", "is_simulated")
     raw_id_fields = ("task", "assignment", "labeler")
 
     def has_change_permission(self, request, obj=None):

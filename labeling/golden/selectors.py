@@ -35,15 +35,16 @@ class GoldenScore:
     n_correct: int
     accuracy: float | None  # share of golden labels that match the golden answer
     mean_score: float | None  # mean partial score (for boxes, F1)
+    is_simulated: bool = False
 
 
 def golden_score_rows(*, queue: Queue) -> list[tuple]:
-    """(labeler id, username, payload, answer, golden answer) of every label on the queue's golden
-    tasks, in one query."""
+    """(labeler id, username, payload, answer, golden answer, simulated) of every label on the queue's
+    golden tasks, in one query."""
     return list(Label.objects.filter(task__queue=queue, task__is_golden=True)
                 .order_by("labeler_id", "pk")
                 .values_list("labeler_id", "labeler__username", "task__golden_item__payload", "answer",
-                             "task__golden_item__answer"))
+                             "task__golden_item__answer", "is_simulated"))
 
 
 def golden_scores(*, task_kind: str, rows: list[tuple], **options) -> list[GoldenScore]:
@@ -51,16 +52,18 @@ def golden_scores(*, task_kind: str, rows: list[tuple], **options) -> list[Golde
     spec = task_kind_spec(task_kind)
     per_labeler: dict[int, list] = {}
     names: dict[int, str] = {}
-    for labeler_id, username, payload, answer, golden in rows:
+    simulated: dict[int, bool] = {}
+    for labeler_id, username, payload, answer, golden, is_simulated in rows:
         comparison = spec.golden_compare(payload=payload, answer=answer, golden=golden, **options)
         per_labeler.setdefault(labeler_id, []).append(comparison)
         names[labeler_id] = username
+        simulated[labeler_id] = is_simulated
     scores = []
     for labeler_id, comparisons in per_labeler.items():
         n = len(comparisons)
         correct = sum(c.correct for c in comparisons)
         scores.append(GoldenScore(labeler_id, names[labeler_id], n, correct, correct / n,
-                                  sum(c.score for c in comparisons) / n))
+                                  sum(c.score for c in comparisons) / n, simulated[labeler_id]))
     return sorted(scores, key=lambda score: score.username)
 
 
