@@ -8,6 +8,7 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -31,12 +32,6 @@ class KindQuery(serializers.Serializer):
 class LabelExportQuery(KindQuery):
     queue = serializers.IntegerField(required=False, min_value=1)
 
-    def validate(self, attrs):
-        queue = attrs.get("queue")
-        if queue is not None and not Queue.objects.filter(pk=queue, task_kind=attrs["kind"]).exists():
-            raise serializers.ValidationError({"queue": QUEUE_NOT_OF_KIND.format(queue=queue, kind=attrs["kind"])})
-        return attrs
-
 
 def _query(serializer_class, request) -> dict:
     query = serializer_class(data=request.query_params)
@@ -53,19 +48,23 @@ def _jsonl_response(lines, filename: str) -> StreamingHttpResponse:
 class QualityLabelExportApi(APIView):
     permission_classes = [IsAuthenticated, IsStaffRole]
 
-    @extend_schema(parameters=[KIND_PARAMETER, OpenApiParameter("queue", int, description="Only this queue's labels.")],
+    @extend_schema(parameters=[KIND_PARAMETER, OpenApiParameter("queue", {"type": "integer", "minimum": 1},
+                                                                description="Only this queue's labels.")],
                    responses={(200, "application/x-ndjson"): OpenApiResponse(
                        description="One JSON object per label: item, kind, queue, task, labeler, pool, pool_kind, "
                                    "pool_cost_per_label, simulated, is_golden, answer, payload, guide_version, "
                                    "category, created_at, time_spent_ms."),
-                       **error_responses(400, 401, 403, reasons={400: "No or an unknown kind, or a queue that is not "
-                                                                      "of that kind."})},
+                       **error_responses(400, 401, 403, 404, reasons={
+                           400: "No or an unknown kind, or a queue id that is not a positive integer.",
+                           404: "No queue of that kind has this id."})},
                    summary="Export labels as JSON lines (staff).",
                    description="The format `manage.py quality_report --labels` reads; experts' and admins' own labels "
                                "are left out, as in the quality dashboard.")
     def get(self, request):
         query = _query(LabelExportQuery, request)
         queue = query.get("queue")
+        if queue is not None and not Queue.objects.filter(pk=queue, task_kind=query["kind"]).exists():
+            raise NotFound(QUEUE_NOT_OF_KIND.format(queue=queue, kind=query["kind"]))
         lines = selectors.label_export_lines(task_kind=query["kind"], queue_ids=[queue] if queue else None)
         name = f"labels-{query['kind']}" + (f"-queue-{queue}" if queue else "") + ".jsonl"
         return _jsonl_response(lines, name)

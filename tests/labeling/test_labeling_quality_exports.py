@@ -117,10 +117,10 @@ def test_an_export_without_a_valid_kind_or_queue_is_a_400_naming_the_parameter(m
     assert set(response.json()["error"]["fields"]) & {"kind", "queue"}
 
 
-def test_an_export_of_a_queue_of_another_kind_is_a_400(make_queue, make_user):
+def test_an_export_of_a_queue_of_another_kind_is_a_404(make_queue, make_user):
     queue = make_queue(tasks=1)
     response = staff_client(make_user).get(f"/api/v1/quality/labels?kind=attributes&queue={queue.pk}")
-    assert response.status_code == 400
+    assert response.status_code == 404
     assert QUEUE_NOT_OF_KIND.format(queue=queue.pk, kind="attributes") in json.dumps(response.json())
 
 
