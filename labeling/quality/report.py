@@ -115,7 +115,8 @@ class _Prepared:
             return np.where(n > 0, top / np.maximum(n, 1), np.nan), n
 
     def consistency(self, rows: np.ndarray, name: str) -> dict:
-        shares, n = self.key_shares(rows) if rows is not self.all_rows else (self.shares_all, self.n_all)
+        whole = rows is self.all_rows or bool(rows.all())
+        shares, n = (self.shares_all, self.n_all) if whole else self.key_shares(rows)
         return self.mean(shares[n >= 2], "consistency:" + name)
 
     def consistency_of_keys(self, keys: np.ndarray, name: str) -> dict:
@@ -141,7 +142,17 @@ class _Prepared:
 
     def alpha(self, rows: np.ndarray, name: str) -> dict:
         """Krippendorff's alpha of ``rows``; with several fields, values are qualified by their field
-        (a colour never equals a pattern) and the level is nominal."""
+        (a colour never equals a pattern) and the level is nominal. The figure of every row is
+        computed once (a kind with one field asks for it twice)."""
+        whole = rows is self.all_rows or bool(rows.all())
+        if whole and getattr(self, "_alpha_all", None) is not None:
+            return self._alpha_all
+        figure = self._alpha(rows, "all" if whole else name)
+        if whole:
+            self._alpha_all = figure
+        return figure
+
+    def _alpha(self, rows: np.ndarray, name: str) -> dict:
         spec = self.spec
         fields_here = np.unique(self.field[rows]) if rows.any() else np.empty(0)
         single = fields_here.size <= 1
@@ -206,18 +217,31 @@ def _pool_rows(prepared: _Prepared, scales: tuple[str, ...]) -> list[dict]:
     frames = prepared.frames
     labels = frames.labels
     accuracy_by_pool = {scale: _correct_by(frames.accuracy[scale], "pool") for scale in scales}
+    pool_codes, pool_names = _codes(labels["pool"])
+    n_pools = len(pool_names)
+    n_labels = np.bincount(pool_codes, minlength=n_pools)
+    labeler_codes, _ = _codes(labels["labeler"])
+    n_labelers = np.bincount(np.unique(pool_codes * (labeler_codes.max() + 1 if labeler_codes.size else 1)
+                                       + labeler_codes) // (labeler_codes.max() + 1 if labeler_codes.size else 1),
+                             minlength=n_pools)
+    simulated = np.bincount(pool_codes, weights=labels["simulated"].to_numpy(dtype="float64"), minlength=n_pools)
+    seconds = np.bincount(pool_codes, weights=labels["time_spent_ms"].to_numpy(dtype="float64"), minlength=n_pools)
+    # A pool's kind and cost are the same on all its labels: take the first label's.
+    first = pd.Series(np.arange(len(labels))).groupby(pool_codes, sort=True).first()
+    kinds, costs = labels["pool_kind"].to_numpy(dtype=object), labels["pool_cost_per_label"].to_numpy(dtype=object)
     rows = []
-    for pool, pool_labels in _split(labels, "pool").items():
+    for code, pool in enumerate(pool_names):
+        if n_labels[code] == 0:
+            continue
         in_pool = prepared.pool == _position(prepared.pool_names, pool)
-        kind = pool_labels["pool_kind"].dropna()
-        cost = pool_labels["pool_cost_per_label"].dropna()
-        row = {"pool": pool, "pool_kind": kind.iloc[0] if len(kind) else None,
-               "n_labels": int(len(pool_labels)), "n_labelers": int(pool_labels["labeler"].nunique()),
-               "simulated_labels": int(pool_labels["simulated"].sum()),
+        kind, cost = kinds[first[code]], costs[first[code]]
+        row = {"pool": pool, "pool_kind": kind if isinstance(kind, str) else None,
+               "n_labels": int(n_labels[code]), "n_labelers": int(n_labelers[code]),
+               "simulated_labels": int(simulated[code]),
                "consistency": prepared.consistency(in_pool, f"pool:{pool}"),
                "alpha": prepared.alpha(in_pool, f"pool:{pool}"),
-               "time_per_label_s": _time_per_label(pool_labels),
-               "cost_per_label": float(cost.iloc[0]) if len(cost) else None}
+               "time_per_label_s": float(seconds[code] / n_labels[code] / 1000),
+               "cost_per_label": float(cost) if cost is not None and not pd.isna(cost) else None}
         for scale in scales:
             own = accuracy_by_pool[scale].get(pool)
             row[_accuracy_key(scale)] = (prepared.mean(own, f"accuracy:{scale}:pool:{pool}") if own is not None
@@ -291,7 +315,8 @@ def _group_rows(prepared: _Prepared, column: str, scales: tuple[str, ...]) -> li
             code = _position(prepared.field_names, name)
             in_group = prepared.field == code
             consistency = prepared.consistency_of_keys(prepared.key_field == code, f"field:{name}")
-            n_labels = int(np.unique(units["label"].to_numpy()[in_group]).size)
+            n_labels = int(np.count_nonzero(np.bincount(units["label"].to_numpy()[in_group],
+                                                        minlength=len(frames.labels))))
         elif column == "category":
             keys = prepared.key_category == _position(prepared.category_names, name)
             consistency = prepared.consistency_of_keys(keys, f"category:{name}")
@@ -338,13 +363,17 @@ def _confusion(frames: QualityFrames, spec) -> list[dict]:
     accuracy = frames.accuracy["exact"]
     rows = accuracy[accuracy["golden_value"].notna() & accuracy["value"].notna()]
     matrices = []
-    for field, group in rows.groupby("field", sort=True, observed=True):
-        seen = set(group["golden_value"]) | set(group["value"])
-        order = [v for v in (spec.quality_value_order or ()) if v in seen] + sorted(
-            seen - set(spec.quality_value_order or ()))
-        table = pd.crosstab(group["golden_value"], group["value"]).reindex(index=order, columns=order, fill_value=0)
-        matrices.append({"field": field, "values": order, "matrix": table.to_numpy().astype(int).tolist(),
-                         "n": int(len(group))})
+    for field, positions in rows.groupby("field", sort=True, observed=True).indices.items():
+        golden = rows["golden_value"].to_numpy(dtype=object)[positions]
+        given = rows["value"].to_numpy(dtype=object)[positions]
+        codes, seen = pd.factorize(np.concatenate([golden, given]))
+        known = list(spec.quality_value_order or ())
+        order = [v for v in known if v in set(seen)] + sorted(set(seen) - set(known))
+        rank = np.array([order.index(v) for v in seen], dtype=np.int64)
+        golden_rank, given_rank = rank[codes[:len(golden)]], rank[codes[len(golden):]]
+        matrix = np.bincount(golden_rank * len(order) + given_rank, minlength=len(order) ** 2).reshape(
+            len(order), len(order))
+        matrices.append({"field": field, "values": order, "matrix": matrix.astype(int).tolist(), "n": int(len(golden))})
     return matrices
 
 
