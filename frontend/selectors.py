@@ -85,10 +85,24 @@ def box_job_of(*, queue: Queue) -> BoxQueueJob | None:
     return BoxQueueJob.objects.select_related("detector", "scene_set").filter(queue=queue).first()
 
 
+class LabelerName(str):
+    """A labeler's name on the review page that also says whether the label was given by a
+    simulated labeler. It is still the name (every kind's ``review_context`` takes plain
+    ``(name, answer)`` pairs and passes names through), so each review template can mark it with
+    ``{% if name.is_simulated %}`` whatever kind built its rows."""
+
+    is_simulated: bool
+
+    def __new__(cls, name: str, *, is_simulated: bool = False):
+        labeled = super().__new__(cls, name)
+        labeled.is_simulated = is_simulated
+        return labeled
+
+
 @dataclass(frozen=True)
 class TaskReview:
     task: Task
-    labels: list[tuple[str, dict]]  # (labeler name, answer), by labeler id
+    labels: list[tuple[LabelerName, dict]]  # (labeler name, answer), by labeler id
     golden_item: GoldenItem | None
 
 
@@ -97,9 +111,10 @@ def task_review(*, task_id: int) -> TaskReview | None:
     task = Task.objects.select_related("queue", "golden_item").filter(pk=task_id).first()
     if task is None:
         return None
-    labels = [(username + (" (staff)" if is_staff else ""), answer) for username, is_staff, answer in
-              Label.objects.filter(task=task).order_by("labeler_id").values_list("labeler__username", "is_staff_label",
-                                                                               "answer")]
+    labels = [(LabelerName(username + (" (staff)" if is_staff else ""), is_simulated=is_simulated), answer)
+              for username, is_staff, is_simulated, answer in
+              Label.objects.filter(task=task).order_by("labeler_id").values_list(
+                  "labeler__username", "is_staff_label", "is_simulated", "answer")]
     return TaskReview(task, labels, golden_item_for_task(task=task))
 
 

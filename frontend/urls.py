@@ -1,6 +1,6 @@
 from django.urls import path
 
-from frontend import import_views, views
+from frontend import import_views, quality_views, views
 
 app_name = "frontend"
 
@@ -23,6 +23,10 @@ urlpatterns = [
     path("overview/attribute-queues/new/", views.attribute_queue_new, name="attribute-queue-new"),
     path("overview/attributes/", views.attribute_schema, name="attribute-schema"),
     path("overview/cleanup-queues/new/", views.cleanup_queue_new, name="cleanup-queue-new"),
+    path("overview/quality/", quality_views.quality_dashboard, name="quality-dashboard"),
+    path("overview/quality/status", quality_views.quality_status, name="quality-status"),
+    path("overview/quality/labelers/<int:user_id>/", quality_views.labeler_quality_page, name="labeler-quality"),
+    path("me/quality/", quality_views.my_quality, name="my-quality"),
     path("runs/", views.eval_run_list, name="eval-run-list"),
     path("runs/new/", views.eval_run_new, name="eval-run-new"),
     path("runs/<int:run_id>/", views.eval_run_detail, name="eval-run-detail"),

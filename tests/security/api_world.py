@@ -33,6 +33,7 @@ class ApiWorld:
     other_image_name: str  # an image on no task of the labeler
     checkpoint_name: str  # the detector version's stored checkpoint
     pair_import_id: int  # a finished creator-pair import of the tiny world
+    labeler_id: int  # the labeler's user id (a labeler's quality page)
 
     def path_ids(self) -> dict[str, list[int]]:
         """Real ids for each path parameter of the API."""
@@ -125,5 +126,5 @@ def api_world_build(*, checkpoint_folder: Path) -> ApiWorld:
         submitted_assignment_id=submitted.pk, live_assignment_id=live.pk,
         run_id=run.pk, run_queue_id=run.queue_id, detector_id=detector_version.pk, embedder_id=embedder_version.pk,
         scene_set_id=tiny_world.scene_set_id, labeler_image_name=sorted(seen)[0], other_image_name=other.file.name,
-        checkpoint_name=detector_version.checkpoint.name, pair_import_id=pair_import.pk,
+        checkpoint_name=detector_version.checkpoint.name, pair_import_id=pair_import.pk, labeler_id=labeler.pk,
     )

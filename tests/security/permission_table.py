@@ -74,6 +74,12 @@ PERMISSION_TABLE: dict[tuple[str, ...], dict[str, int | str]] = {
     ("api-pair-imports", "GET"): row(401, 403, 200, 200, 200),
     ("api-pair-imports", "POST"): row(401, 403, 415, 415, 415),  # a multipart upload, not a JSON body
     ("api-pair-import", "GET"): row(401, 403, 200, 200, 200),
+    # -- API: label quality: staff read exports and reports, everyone their own figures ----------
+    # Asked without ?kind=: staff get 400 (the kind is required), labelers 403 before that.
+    ("api-quality-labels", "GET"): row(401, 403, 400, 400, 400),
+    ("api-quality-golden", "GET"): row(401, 403, 400, 400, 400),
+    ("api-quality-report", "GET"): row(401, 403, 400, 400, 400),
+    ("api-my-quality", "GET"): row(401, 200, 200, 200, 200),
     # -- API: evaluation -------------------------------------------------------------------------
     ("eval-run-list", "GET"): row(401, 403, 200, 200, 200),
     ("eval-run-list", "POST"): row(401, 403, 403, 400, 400),
@@ -110,6 +116,14 @@ PERMISSION_TABLE: dict[tuple[str, ...], dict[str, int | str]] = {
     ("frontend:attribute-schema", "POST"): row(LOGIN, 403, 200, 403, 200),  # experts (and admins) edit
     ("frontend:expert-overview", "GET"): row(LOGIN, 403, 200, 200, 200),
     ("frontend:queue-detail", "GET"): row(LOGIN, 403, 200, 200, 200),
+    ("frontend:queue-settings", "GET"): row(LOGIN, 403, 405, 405, 405),  # a form's target: POST only
+    ("frontend:queue-settings", "POST"): row(LOGIN, 403, ELSEWHERE, ELSEWHERE, ELSEWHERE),  # back to the queue page
+    # The quality dashboard defaults to relevance without ?kind=; its status is what quality.js polls.
+    ("frontend:quality-dashboard", "GET"): row(LOGIN, 403, 200, 200, 200),
+    ("frontend:quality-status", "GET"): row(LOGIN, 403, 200, 200, 200),
+    ("frontend:labeler-quality", "GET"): row(LOGIN, 403, 200, 200, 200),
+    ("frontend:labeler-quality", "POST"): row(LOGIN, 403, 200, 403, 200),  # experts (and admins) give feedback
+    ("frontend:my-quality", "GET"): row(LOGIN, 200, 200, 200, 200),
     ("frontend:eval-run-list", "GET"): row(LOGIN, 403, 403, 200, 200),
     ("frontend:eval-run-new", "GET"): row(LOGIN, 403, 403, 200, 200),
     ("frontend:eval-run-new", "POST"): row(LOGIN, 403, 403, 200, 200),  # an empty form: shown again
