@@ -21,7 +21,7 @@ from evaluation.attribute_queues import (AttributeQueueError, attribute_queue_cr
 from evaluation.box_queues import BoxQueueError, box_queue_create
 from evaluation.cleanup_queues import CleanupQueueError, cleanup_queue_create
 from labeling.golden import selectors as golden_selectors
-from labeling.models import Queue, Role
+from labeling.models import AggregationMethod, Queue, Role
 from labeling.task_kinds import task_kind_spec
 from labeling.permissions import role_required, user_has_role
 from labeling.services.attribute_schema import AttributeSchemaError, attribute_create, attribute_value_add
@@ -369,10 +369,25 @@ def _metric_cards(metrics: dict, gains: dict | None) -> list[dict]:
         interval = (metrics.get("ci") or {}).get(key)
         cards.append({
             "key": key, "label": label, "value": metrics.get(key), "ci": interval,
-            "ci_width": (interval[1] - interval[0]) if interval else None,
             "gain": _gain_view((gains or {}).get(key), lower_is_better=lower_is_better) if gains else None,
         })
     return cards
+
+
+AGGREGATION_LABELS = dict(AggregationMethod.choices)
+
+
+def _aggregation_rows(metrics: dict) -> list[dict]:
+    """The run's overall figures under each aggregation method, the queue's own first."""
+    chosen = metrics.get("aggregation")
+    rows = []
+    for method, block in (metrics.get("by_aggregation") or {}).items():
+        rows.append({
+            "method": method, "label": AGGREGATION_LABELS.get(method, method), "chosen": method == chosen,
+            "n_judged": block.get("n_judged", 0),
+            "cells": [{"value": block.get(key), "ci": (block.get("ci") or {}).get(key)} for key, _, _ in METRIC_LABELS],
+        })
+    return sorted(rows, key=lambda row: not row["chosen"])
 
 
 def _per_category_rows(metrics: dict) -> list[dict]:
@@ -457,4 +472,5 @@ def eval_run_detail(request, run_id: int):
         "staff_labels_count": run.queue.staff_labels_count if run.queue_id else False,
         "metric_cards": _metric_cards(metrics, gains),
         "per_category": _per_category_rows(metrics),
+        "aggregation_rows": _aggregation_rows(metrics),
     })

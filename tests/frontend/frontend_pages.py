@@ -129,6 +129,31 @@ class RunPage:
         row = self.page.get_by_test_id("per-category").locator("tbody tr").filter(has_text=category)
         expect(row.locator("td").nth(2)).to_contain_text(similar_p_at_5)
 
+    def expect_aggregation(self, method: str, *, chosen: bool) -> None:
+        row = self.page.get_by_test_id(f"aggregation-{method}")
+        expect(row).to_be_visible()
+        badge = row.get_by_text("the queue's choice")
+        expect(badge).to_be_visible() if chosen else expect(badge).to_have_count(0)
+
+
+class QueueSettingsForm:
+    """The settings form on a queue's page: aggregation and fixed or adaptive replication."""
+
+    def __init__(self, page: Page):
+        self.page = page
+        self.root = page.get_by_test_id("queue-settings")
+
+    def save(self, *, aggregation: str | None = None, min_labels: str | None = None,
+             agreement_target: str | None = None) -> None:
+        self.root.locator("summary").click()
+        if aggregation is not None:
+            self.root.locator("select[name=aggregation]").select_option(aggregation)
+        if min_labels is not None:
+            self.root.locator("input[name=min_labels]").fill(min_labels)
+        if agreement_target is not None:
+            self.root.locator("input[name=agreement_target]").fill(agreement_target)
+        self.root.get_by_role("button", name="Save settings").click()
+
 
 def _has_word(word: str):
     return re.compile(rf"(^|\s){re.escape(word)}(\s|$)")

@@ -6,10 +6,11 @@ from playwright.sync_api import expect
 
 from evaluation.models import EvalRun, EvalRunStatus
 from labeling.models import Assignment, AssignmentState, Label
+from labeling.services.queues import MIN_LABELS_MISSING
 
 from conftest import (JUDGED_RUN_BAD_RATE, JUDGED_RUN_EXTREMELY_SIMILAR_P_AT_5, JUDGED_RUN_SIMILAR_P_AT_5,
                       PASSWORD)
-from frontend_pages import LoginPage, MyQueuesPage, RunPage
+from frontend_pages import LoginPage, MyQueuesPage, QueueSettingsForm, RunPage
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -81,7 +82,27 @@ def test_engineer_opens_a_run_from_the_list_and_sees_its_metrics(live_server, br
     run_page.expect_metric("bad_rate", JUDGED_RUN_BAD_RATE)
     run_page.expect_category_row("dresses", "60.0%")
     run_page.expect_category_row("shoes", "30.0%")
+    run_page.expect_aggregation("majority", chosen=True)
+    run_page.expect_aggregation("dawid_skene", chosen=False)
     expect(browser_page.get_by_test_id("run-queue-link")).to_contain_text(run.queue.name)
+
+
+def test_staff_switch_a_queue_to_dawid_skene_and_adaptive_replication_and_the_run_follows(
+        live_server, browser_page, engineer, judged_run_create):
+    run = judged_run_create("embedder V1.1", embedder_tag="V1.1")
+    LoginPage(browser_page, live_server.url).sign_in("erik", PASSWORD)
+    browser_page.goto(f"{live_server.url}/overview/queues/{run.queue_id}/")
+    QueueSettingsForm(browser_page).save(aggregation="dawid_skene", min_labels="2", agreement_target="0.8")
+    expect(browser_page.get_by_test_id("queue-aggregation")).to_have_text("Dawid-Skene")
+    expect(browser_page.get_by_test_id("queue-replication")).to_contain_text("adaptive: 2 to")
+    # A target without a minimum: the service refuses it and says why (the browser already refuses a minimum of 1).
+    QueueSettingsForm(browser_page).save(min_labels="")
+    expect(browser_page.locator(".alert.error")).to_contain_text(MIN_LABELS_MISSING)
+    expect(browser_page.get_by_test_id("queue-replication")).to_contain_text("adaptive: 2 to")
+    browser_page.goto(f"{live_server.url}/runs/{run.pk}/")
+    run_page = RunPage(browser_page)
+    run_page.expect_aggregation("dawid_skene", chosen=True)
+    run_page.expect_aggregation("majority", chosen=False)
 
 
 def test_a_submit_whose_answer_is_lost_on_the_way_back_is_retried_with_the_same_key_and_stored_once(
