@@ -275,6 +275,10 @@ class BoundingBoxesKind(TaskKindSpec):
         return {"boxes": boxes_simulated(truth_boxes=truth["boxes"], image_size=_image_size(payload.get("image")),
                                          categories=taxonomy.taxonomy_snapshot().leaves, profile=profile, rng=rng)}
 
+    def quality_field(self, unit: str) -> str:
+        # The clusters (consistency, alpha) and the whole answer (accuracy) are one field: the boxes.
+        return "boxes"
+
     def accuracy_rows(self, *, payload: dict, answer: dict, golden: dict, scale: str = "exact",
                       iou_threshold: float = DEFAULT_IOU_THRESHOLD, **options) -> list[AccuracyRow]:
         """One row per label: correct when its boxes pair one-to-one with the golden boxes (IoU and
