@@ -13,6 +13,7 @@ urlpatterns = [
     path("me/quality", quality_api.MyQualityApi.as_view(), name="api-my-quality"),
     path("quality/labels", quality_api.QualityLabelExportApi.as_view(), name="api-quality-labels"),
     path("quality/golden", quality_api.QualityGoldenExportApi.as_view(), name="api-quality-golden"),
+    path("quality/aggregated", quality_api.QualityAggregatedExportApi.as_view(), name="api-quality-aggregated"),
     path("quality/report", quality_api.QualityReportApi.as_view(), name="api-quality-report"),
     path("queues", api.QueueListApi.as_view(), name="api-queues"),
     path("queues/<int:queue_id>/claim", api.QueueClaimApi.as_view(), name="api-queue-claim"),

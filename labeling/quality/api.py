@@ -17,10 +17,13 @@ from labeling.api_schema import error_responses
 from labeling.models import Queue, QualitySnapshot
 from labeling.permissions import IsStaffRole
 from labeling.quality import selectors
+from labeling.quality.dawid_skene import AGGREGATION_METHODS
+from labeling.quality.labeler import labeler_quality
 from labeling.quality.services import quality_snapshot_is_stale, quality_snapshot_request
 from labeling.task_kinds import task_kind_specs
 
 QUEUE_NOT_OF_KIND = "Queue {queue} does not exist or is not a '{kind}' queue."
+QUEUE_MISSING = "Queue {queue} does not exist."
 KIND_PARAMETER = OpenApiParameter("kind", str, required=True, enum=sorted(task_kind_specs()),
                                   description="The task kind: an export or report holds one kind.")
 
@@ -105,6 +108,38 @@ class QualityReportApi(APIView):
                          "report": snapshot.report if computed else None})
 
 
+class AggregatedExportQuery(serializers.Serializer):
+    queue = serializers.IntegerField(min_value=1)
+    method = serializers.ChoiceField(choices=AGGREGATION_METHODS, required=False)
+
+
+class QualityAggregatedExportApi(APIView):
+    permission_classes = [IsAuthenticated, IsStaffRole]
+
+    @extend_schema(parameters=[OpenApiParameter("queue", {"type": "integer", "minimum": 1}, required=True,
+                                                description="The queue whose labels are aggregated."),
+                               OpenApiParameter("method", str, enum=list(AGGREGATION_METHODS),
+                                                description="Majority vote or Dawid-Skene; by default the queue's "
+                                                            "own choice.")],
+                   responses={(200, "application/x-ndjson"): OpenApiResponse(
+                       description="One JSON object per (item, unit): item, unit, field, value, confidence, "
+                                   "n_labels, method."),
+                       **error_responses(400, 401, 403, 404, reasons={
+                           400: "No queue id, or an unknown method.", 404: "No queue has this id."})},
+                   summary="Export a queue's aggregated answers as JSON lines (staff).",
+                   description="The labels of the queue (staff labels left out) aggregated per judged unit, by the "
+                               "queue's aggregation method unless `method` says otherwise: the same rows "
+                               "`manage.py quality_report --aggregate` writes from the queue's label export.")
+    def get(self, request):
+        query = _query(AggregatedExportQuery, request)
+        queue = Queue.objects.filter(pk=query["queue"]).first()
+        if queue is None:
+            raise NotFound(QUEUE_MISSING.format(queue=query["queue"]))
+        method = query.get("method") or queue.aggregation
+        return _jsonl_response(selectors.aggregated_export_lines(queue=queue, method=method),
+                               f"aggregated-queue-{queue.pk}-{method}.jsonl")
+
+
 class MyQualityApi(APIView):
     permission_classes = [IsAuthenticated]
 
@@ -115,6 +150,4 @@ class MyQualityApi(APIView):
                    summary="My own label quality.",
                    description="Only the caller's own figures: never golden answers or other labelers.")
     def get(self, request):
-        from labeling.quality.labeler import labeler_quality
-
         return Response(labeler_quality(labeler=request.user))

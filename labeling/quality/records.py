@@ -115,3 +115,11 @@ def golden_answers_read(lines: Iterable[str]) -> dict[str, dict]:
 
 def golden_to_json_line(item: str, answer: dict) -> str:
     return json.dumps({"item": item, "answer": answer}, ensure_ascii=False, separators=(",", ":"))
+
+
+def aggregated_to_json_line(row, *, method: str) -> str:
+    """One aggregated answer (a row of ``report.aggregated_answers``) as the line both the API and
+    ``quality_report --aggregate`` write."""
+    return json.dumps({"item": row.item, "unit": row.unit, "field": row.field, "value": row.value,
+                       "confidence": float(row.confidence), "n_labels": int(row.n_labels), "method": method},
+                      ensure_ascii=False, separators=(",", ":"))

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from labeling.models import GoldenItem, Label
-from labeling.quality.records import golden_item_key, golden_to_json_line, record_to_json_line, task_item_key
+from labeling.models import GoldenItem, Label, Queue
+from labeling.quality.frames import quality_frames
+from labeling.quality.records import (aggregated_to_json_line, golden_item_key, golden_to_json_line, record_to_json_line,
+                                      task_item_key)
+from labeling.quality.report import aggregated_answers
 from labeling.task_kinds import task_kind_spec
 
 _LABEL_COLUMNS = ("pk", "task_id", "task__queue_id", "task__is_golden", "task__golden_item_id", "task__payload",
@@ -81,3 +84,11 @@ def golden_answer_rows(*, task_kind: str) -> list[tuple[str, dict]]:
     """(item, answer) of every golden item of a kind: the golden export, in one query."""
     return [(golden_item_key(pk), answer) for pk, answer in
             GoldenItem.objects.filter(golden_set__task_kind=task_kind).order_by("pk").values_list("pk", "answer")]
+
+
+def aggregated_export_lines(*, queue: Queue, method: str) -> Iterator[str]:
+    """A queue's aggregated answers as JSON lines, one per (item, unit), by ``method``."""
+    records, golden, _ = label_records(task_kind=queue.task_kind, queue_ids=[queue.pk])
+    aggregated = aggregated_answers(quality_frames(kind=queue.task_kind, records=records, golden=golden), method=method)
+    for row in aggregated.itertuples(index=False):
+        yield aggregated_to_json_line(row, method=method) + "\n"

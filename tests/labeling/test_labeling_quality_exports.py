@@ -162,3 +162,25 @@ def test_feedback_needs_a_body_and_goes_to_labelers_only(make_user):
         labeler_feedback_give(labeler=expert, author=expert, body="Look closer at the patterns.")
     assert str(refused.value) == FEEDBACK_NOT_LABELER.format(username=expert.username)
     assert labeler_feedback_give(labeler=labeler, author=expert, body="Check the trims.").body == "Check the trims."
+
+
+def test_a_queues_aggregated_answers_follow_its_method_and_match_quality_report(make_queue, make_user, crowd_pool,
+                                                                                 tmp_path):
+    queue, _ = labelled_queue(make_queue, make_user, crowd_pool)
+    client = staff_client(make_user)
+    default = [json.loads(line) for line in export(client, f"/api/v1/quality/aggregated?queue={queue.pk}").splitlines()]
+    assert default and {row["method"] for row in default} == {"majority"}
+    queue.aggregation = "dawid_skene"
+    queue.save(update_fields=["aggregation"])
+    chosen = export(client, f"/api/v1/quality/aggregated?queue={queue.pk}")
+    assert {json.loads(line)["method"] for line in chosen.splitlines()} == {"dawid_skene"}
+    labels, out_file = tmp_path / "labels.jsonl", tmp_path / "aggregated.jsonl"
+    labels.write_text(export(client, f"/api/v1/quality/labels?kind=relevance&queue={queue.pk}"))
+    call_command("quality_report", "--kind", "relevance", "--labels", str(labels), "--aggregate", "dawid_skene",
+                 "--out", str(out_file), stdout=io.StringIO())
+    assert out_file.read_text() == chosen
+
+
+@pytest.mark.parametrize(("query", "status"), [("", 400), ("?queue=999999", 404), ("?queue=1&method=mode", 400)])
+def test_an_aggregated_export_without_a_known_queue_or_method_is_refused(make_user, query, status):
+    assert staff_client(make_user).get(f"/api/v1/quality/aggregated{query}").status_code == status

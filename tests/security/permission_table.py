@@ -78,6 +78,7 @@ PERMISSION_TABLE: dict[tuple[str, ...], dict[str, int | str]] = {
     # Asked without ?kind=: staff get 400 (the kind is required), labelers 403 before that.
     ("api-quality-labels", "GET"): row(401, 403, 400, 400, 400),
     ("api-quality-golden", "GET"): row(401, 403, 400, 400, 400),
+    ("api-quality-aggregated", "GET"): row(401, 403, 400, 400, 400),  # no ?queue=
     ("api-quality-report", "GET"): row(401, 403, 400, 400, 400),
     ("api-my-quality", "GET"): row(401, 200, 200, 200, 200),
     # -- API: evaluation -------------------------------------------------------------------------

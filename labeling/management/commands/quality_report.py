@@ -13,7 +13,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from labeling.quality.dawid_skene import AGGREGATION_METHODS
 from labeling.quality.frames import quality_frames
-from labeling.quality.records import RecordFormatError, golden_answers_read, label_records_read
+from labeling.quality.records import (RecordFormatError, aggregated_to_json_line, golden_answers_read,
+                                      label_records_read)
 from labeling.quality.report import aggregated_answers, quality_report_from_frames
 from labeling.task_kinds import task_kind_specs
 
@@ -61,8 +62,6 @@ class Command(BaseCommand):
             aggregated = aggregated_answers(frames, method=aggregate)
             with open(out, "w", encoding="utf-8") as file:
                 for row in aggregated.itertuples(index=False):
-                    file.write(json.dumps({"item": row.item, "unit": row.unit, "field": row.field, "value": row.value,
-                                           "confidence": float(row.confidence), "n_labels": int(row.n_labels),
-                                           "method": aggregate}) + "\n")
+                    file.write(aggregated_to_json_line(row, method=aggregate) + "\n")
             report["aggregated"] = {"method": aggregate, "out": out, "n_rows": int(len(aggregated))}
         self.stdout.write(json.dumps(report, indent=2, default=str))
