@@ -23,6 +23,9 @@ from labeling.task_kinds import task_kind_spec, task_kind_specs
 
 # The newest feedback shown; older notes stay in the database (and in the admin).
 FEEDBACK_SHOWN = 100
+# A labeler's own golden figures leave out their newest labels: otherwise the count of golden labels
+# (or the accuracy) moving right after a submit would tell them the task they just did was golden.
+OWN_FIGURES_LAG = 10
 
 
 def _rng(seed: int, name: str) -> np.random.Generator:
@@ -34,18 +37,22 @@ def _accuracy_key(scale: str) -> str:
 
 
 def labeler_figures(*, kind: str, records: list[dict], golden: dict[str, dict],
-                    n_bootstrap: int = DEFAULT_BOOTSTRAP_SAMPLES, seed: int = 0) -> dict:
-    """One labeler's figures on one kind from their own label records and the golden answers of
-    the items they labeled: ``n_labels``, ``n_golden_labels``, ``accuracy`` (and one key per other
-    accuracy scale of the kind), ``over_time`` ({window, rows: [{start, accuracy}]}),
-    ``time_per_label_s``, ``labels_per_hour`` and ``last_label_at``."""
+                    n_bootstrap: int = DEFAULT_BOOTSTRAP_SAMPLES, seed: int = 0, lag: int = 0) -> dict:
+    """One labeler's figures on one kind from their own label records (oldest first) and the golden
+    answers of the items they labeled: ``n_labels``, ``n_golden_labels``, ``accuracy`` (and one key
+    per other accuracy scale of the kind), ``over_time`` ({window, rows: [{start, accuracy}]}),
+    ``time_per_label_s``, ``labels_per_hour``, ``last_label_at`` and ``held_back``: the golden
+    figures leave out the ``lag`` newest labels (``OWN_FIGURES_LAG`` on the labeler's own page)."""
     spec = task_kind_spec(kind)
     frames = quality_frames(kind=kind, records=records, golden=golden)
     labels = frames.labels
-    figures = {"n_labels": int(len(labels)), "n_golden_labels": int(labels["is_golden"].astype(bool).sum()),
-               "accuracy_scales": list(spec.accuracy_scales)}
+    scored_until = max(0, len(labels) - lag)
+    accuracy_frames = {scale: frame[frame["label"] < scored_until] for scale, frame in frames.accuracy.items()}
+    figures = {"n_labels": int(len(labels)),
+               "n_golden_labels": int(labels["is_golden"].astype(bool).iloc[:scored_until].sum()),
+               "held_back": int(len(labels) - scored_until), "accuracy_scales": list(spec.accuracy_scales)}
     for scale in spec.accuracy_scales:
-        correct = frames.accuracy[scale]["correct"].to_numpy(dtype="float64")
+        correct = accuracy_frames[scale]["correct"].to_numpy(dtype="float64")
         figures[_accuracy_key(scale)] = (mean_figure(correct, rng=_rng(seed, f"accuracy:{scale}"),
                                                      n_bootstrap=n_bootstrap) if correct.size else empty_figure())
     time_per_label = float(labels["time_spent_ms"].mean() / 1000) if len(labels) else None
@@ -53,7 +60,7 @@ def labeler_figures(*, kind: str, records: list[dict], golden: dict[str, dict],
     figures["labels_per_hour"] = 3600 / time_per_label if time_per_label else None
     created = labels["created_at"].dropna()
     figures["last_label_at"] = created.max().isoformat() if len(created) else None
-    figures["over_time"] = _over_time(frames.accuracy["exact"], created, seed=seed, n_bootstrap=n_bootstrap)
+    figures["over_time"] = _over_time(accuracy_frames["exact"], created, seed=seed, n_bootstrap=n_bootstrap)
     return figures
 
 
@@ -90,7 +97,7 @@ def labeler_quality(*, labeler: User) -> dict:
         records, golden, _ = label_records(task_kind=kind, labeler_id=labeler.pk)
         if records:
             kinds.append({"kind": kind, "label": spec.label,
-                          **labeler_figures(kind=kind, records=records, golden=golden)})
+                          **labeler_figures(kind=kind, records=records, golden=golden, lag=OWN_FIGURES_LAG)})
     return {"labeler": labeler.get_username(), "simulated": bool(labeler.is_simulated), "kinds": kinds,
             "feedback": labeler_feedback_rows(labeler=labeler)}
 

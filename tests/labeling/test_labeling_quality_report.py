@@ -213,3 +213,19 @@ def test_a_bad_line_of_a_label_file_is_refused_with_its_line_number(lines, messa
     with pytest.raises(RecordFormatError) as refused:
         label_records_read(lines, kind="relevance")
     assert str(refused.value).startswith(message)
+
+
+def test_a_labelers_own_figures_hold_back_their_newest_labels_so_a_golden_one_goes_unnoticed():
+    from labeling.quality.labeler import labeler_figures
+
+    older = [relevance(f"task-{n}", "L1", ["similar", "similar"]) for n in range(20, 32)]
+    newest_golden = relevance("golden-9", "L1", ["similar", "marginally_similar"])
+    before = labeler_figures(kind="relevance", records=older, golden=RELEVANCE_GOLDEN, lag=10)
+    after = labeler_figures(kind="relevance", records=older + [newest_golden], golden=RELEVANCE_GOLDEN, lag=10)
+    assert after["n_labels"] == before["n_labels"] + 1
+    assert after["n_golden_labels"] == before["n_golden_labels"] == 0
+    assert after["accuracy"] == before["accuracy"]
+    # Ten labels later it counts.
+    later = older + [newest_golden] + [relevance(f"task-{n}", "L1", ["similar", "similar"]) for n in range(40, 50)]
+    counted = labeler_figures(kind="relevance", records=later, golden=RELEVANCE_GOLDEN, lag=10)
+    assert counted["n_golden_labels"] == 1 and counted["accuracy"]["value"] == 1.0
