@@ -213,6 +213,52 @@ class AssignmentSubmitApi(APIView):
                         status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
+class AssignmentSubmitAndClaimApi(APIView):
+    """Submit and claim the next task in one request: what the web session does after each answer,
+    at half the requests of a submit followed by a claim."""
+
+    permission_classes = [IsAuthenticated, CanLabel]
+
+    @extend_schema(request={"application/json": serializers.SubmitRequestSerializer},
+                   examples=[request_example("A relevance answer for five candidates",
+                                             {"answer": RELEVANCE_ANSWER_EXAMPLE, "time_spent_ms": 8200})],
+                   parameters=[OpenApiParameter(
+                       IDEMPOTENCY_KEY_HEADER, {"type": "string", "maxLength": 200}, OpenApiParameter.HEADER,
+                       description="As for submit: a retry with the same key and body returns the first label "
+                                   "(200) and the lease the first call handed out.")],
+                   responses={201: serializers.SubmitAndClaimSerializer,
+                              200: OpenApiResponse(serializers.SubmitAndClaimSerializer, description="Idempotent replay."),
+                              **error_responses(
+                                  400, 401, 403, 404, 409, 410, 413, 415, 422,
+                                  reasons={403: "Your role does not label (engineers), the assignment is another "
+                                                "labeler's, or a session without a valid CSRF token.",
+                                           404: "No such assignment.",
+                                           409: "The assignment was already submitted or skipped, or the "
+                                                "Idempotency-Key was used for another assignment.",
+                                           422: "The Idempotency-Key was already used with a different body."},
+                                  examples=ANSWER_INVALID_EXAMPLES)},
+                   summary="Submit my answer and claim my next task in the same queue.",
+                   description="Exactly a submit followed by a claim: the same checks, errors and idempotency as "
+                               "submit; `next` is what claim would return (null when nothing is left).")
+    def post(self, request, assignment_id: int):
+        body = serializers.SubmitRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        idempotency_key = request.headers.get(IDEMPOTENCY_KEY_HEADER) or None
+        if idempotency_key and len(idempotency_key) > 200:
+            exception = APIException(detail=IDEMPOTENCY_KEY_TOO_LONG, code="invalid")
+            exception.status_code = status.HTTP_400_BAD_REQUEST
+            raise exception
+        try:
+            label, created, lease = queue_engine.label_submit_and_claim(
+                assignment_id=assignment_id, labeler=request.user, answer=body.validated_data["answer"],
+                idempotency_key=idempotency_key, time_spent_ms=body.validated_data.get("time_spent_ms"),
+            )
+        except (queue_engine.QueueEngineError, AnswerSchemaError) as error:
+            raise refusal(error) from error
+        return Response(serializers.SubmitAndClaimSerializer({"label": label, "next": lease}).data,
+                        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
 class AssignmentSkipApi(APIView):
     permission_classes = [IsAuthenticated, CanLabel]
 

@@ -19,6 +19,8 @@ urlpatterns = [
     path("queues/<int:queue_id>/claim", api.QueueClaimApi.as_view(), name="api-queue-claim"),
     path("queues/<int:queue_id>/tasks", api.QueueTasksApi.as_view(), name="api-queue-tasks"),
     path("assignments/<int:assignment_id>/submit", api.AssignmentSubmitApi.as_view(), name="api-assignment-submit"),
+    path("assignments/<int:assignment_id>/submit-and-claim", api.AssignmentSubmitAndClaimApi.as_view(),
+         name="api-assignment-submit-and-claim"),
     path("assignments/<int:assignment_id>/skip", api.AssignmentSkipApi.as_view(), name="api-assignment-skip"),
     path("tasks/<int:task_id>/golden-answer", golden_api.GoldenAnswerApi.as_view(), name="api-golden-answer"),
     path("golden-sets", golden_api.GoldenSetListApi.as_view(), name="api-golden-sets"),

@@ -92,6 +92,12 @@ class SubmitSerializer(serializers.Serializer):
     label = LabelSerializer()
 
 
+class SubmitAndClaimSerializer(serializers.Serializer):
+    label = LabelSerializer()
+    next = AssignmentSerializer(allow_null=True, help_text="The next task's lease, as claim returns it; null when "
+                                                           "nothing is left for you in this queue.")
+
+
 class SkipSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     state = serializers.CharField()

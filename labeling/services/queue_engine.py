@@ -429,3 +429,31 @@ def assignment_skip(*, assignment_id: int, labeler: User, now: datetime | None =
             assignment.finished_at = now or timezone.now()
             assignment.save(update_fields=["state", "finished_at"])
     return assignment
+
+
+def label_submit_and_claim(
+    *,
+    assignment_id: int,
+    labeler: User,
+    answer,
+    idempotency_key: str | None = None,
+    time_spent_ms: int | None = None,
+    now: datetime | None = None,
+    rng: random.Random | None = None,
+) -> tuple[Label, bool, Assignment | None]:
+    """Submit, then claim the labeler's next task in the same queue: (label, created, next lease).
+
+    Two short transactions, exactly ``label_submit`` then ``assignment_claim``, so every invariant of
+    each holds as it does for two requests (QUEUE.md, "Submit and claim next"). A replay of the submit
+    returns the first label and the labeler's live lease, which is the task the first call handed
+    them. A claim the queue refuses (closed meanwhile, the labeler's pool taken off it) is no reason
+    to refuse the stored label: the next lease is then None and a plain claim says why."""
+    label, created = label_submit(assignment_id=assignment_id, labeler=labeler, answer=answer,
+                                  idempotency_key=idempotency_key, time_spent_ms=time_spent_ms, now=now)
+    assignment = label.assignment
+    queue = assignment.queue if created else Queue.objects.get(pk=assignment.queue_id)
+    try:
+        lease = assignment_claim(queue=queue, labeler=labeler, now=now, rng=rng)
+    except QueueEngineError:
+        lease = None
+    return label, created, lease

@@ -120,7 +120,7 @@ def test_a_submit_whose_answer_is_lost_on_the_way_back_is_retried_with_the_same_
         else:
             route.continue_()
 
-    browser_page.route("**/api/v1/assignments/*/submit", lose_the_first_answer)
+    browser_page.route("**/api/v1/assignments/*/submit-and-claim", lose_the_first_answer)
     grading.type_grades("essnm")
     grading.submit()
 

@@ -56,6 +56,8 @@ PERMISSION_TABLE: dict[tuple[str, ...], dict[str, int | str]] = {
     ("api-queue-tasks", "GET"): row(401, 403, 200, 200, 200),  # staff only: golden flags
     ("api-assignment-submit", "GET"): row(401, 405, 405, 403, 405),
     ("api-assignment-submit", "POST"): row(401, 400, 400, 403, 400),
+    ("api-assignment-submit-and-claim", "GET"): row(401, 405, 405, 403, 405),
+    ("api-assignment-submit-and-claim", "POST"): row(401, 400, 400, 403, 400),
     ("api-assignment-skip", "GET"): row(401, 405, 405, 403, 405),
     # The labeler's own live lease: skipped. Anyone else's: 403, whatever their role.
     ("api-assignment-skip", "POST"): row(401, 200, 403, 403, 403),

@@ -172,8 +172,15 @@
       show("claim_failed");
       return;
     }
+    present(result.status === 204 || !result.data ? null : result.data.assignment, result.serverDate);
+  }
+
+  // Show a claimed lease (from a claim, or the `next` of a submit-and-claim), or the empty state.
+  function present(assignment, serverDate) {
+    stopLease();
     refreshRemaining();
-    if (result.status === 204 || !result.data || !result.data.assignment) {
+    if (!assignment) {
+      state.assignment = null;
       if (state.editor) state.editor.destroy();
       state.editor = null;
       el.emptySummary.textContent = state.sessionCount
@@ -182,16 +189,16 @@
       show("empty");
       return;
     }
-    const assignment = result.data.assignment;
     const draft = draftRead(assignment.id);
     state.assignment = assignment;
     // One key per assignment: every retry of its submit sends the same key, so the server stores
     // the label at most once however often the network drops the answer.
     state.idempotencyKey = (draft && draft.idempotencyKey) || api.newIdempotencyKey();
     show("task");
+    say("");
     mountEditor(assignment, draft);
     if (el.draftState) el.draftState.textContent = draft ? "Draft restored" : "";
-    startLease(assignment.expires_at, result.serverDate);
+    startLease(assignment.expires_at, serverDate);
     state.shownAt = performance.now();
     root.dataset.assignmentId = String(assignment.id);
   }
@@ -220,14 +227,17 @@
     };
     const headers = { "Idempotency-Key": state.idempotencyKey };
     const assignmentId = state.assignment.id;
-    const url = assignmentUrl(assignmentId, "submit");
+    // One request stores the label and hands back the next task of the queue (its retry, under the
+    // same key, returns the same label and the same next task).
+    const url = assignmentUrl(assignmentId, "submit-and-claim");
     for (let attempt = 1; attempt <= SUBMIT_ATTEMPTS; attempt++) {
       try {
-        await api.post(url, body, headers);
+        const stored = await api.post(url, body, headers);
         draftDrop(assignmentId);
         state.sessionCount += 1;
         el.sessionCount.textContent = String(state.sessionCount);
-        await claimNext();
+        if (el.draftState) el.draftState.textContent = "";
+        present(stored.data ? stored.data.next : null, stored.serverDate);
         return;
       } catch (error) {
         if (error.retryable && attempt < SUBMIT_ATTEMPTS) {
