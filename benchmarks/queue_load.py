@@ -55,6 +55,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--db-name", default="shoplabel_queue_bench")
     parser.add_argument("--database-server", default=os.environ.get("BENCH_DATABASE_SERVER", DEFAULT_BASE_URL),
                         help="any URL on the PostgreSQL server; its database name is replaced by --db-name")
+    parser.add_argument("--sqlite", action="store_true",
+                        help="the embedded default instead: a fresh SQLite file var/queue_load.sqlite3 (WAL, "
+                             "IMMEDIATE transactions), gunicorn as ./scripts/run starts it")
     return parser.parse_args()
 
 
@@ -293,7 +296,8 @@ def check_invariants(queue_id: int, accepted_label_ids: list[int]) -> dict[str, 
 
 def main() -> int:
     args = parse_args()
-    url = database_url(args.database_server, args.db_name)
+    sqlite_file = REPO_ROOT / "var" / "queue_load.sqlite3"
+    url = f"sqlite:///{sqlite_file}" if args.sqlite else database_url(args.database_server, args.db_name)
     env = dict(os.environ, DATABASE_URL=url, SECRET_KEY=os.environ.get("SECRET_KEY", "queue-load-benchmark"),
                DEBUG="0", DB_CONN_MAX_AGE="600", LOG_LEVEL="WARNING", DJANGO_SETTINGS_MODULE="config.settings")
     os.environ.update({k: env[k] for k in ("DATABASE_URL", "SECRET_KEY", "DEBUG", "DB_CONN_MAX_AGE", "LOG_LEVEL",
@@ -302,10 +306,14 @@ def main() -> int:
 
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     setup_started = time.monotonic()
-    recreate_database(args.database_server, args.db_name)
+    if args.sqlite:
+        for leftover in sqlite_file.parent.glob(sqlite_file.name + "*"):
+            leftover.unlink()
+    else:
+        recreate_database(args.database_server, args.db_name)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=REPO_ROOT, env=env, check=True)
     queue_id, tokens = seed(args)
-    print(f"set-up: database {args.db_name}, {args.tasks} tasks, {args.labelers} labelers in "
+    print(f"set-up: database {sqlite_file if args.sqlite else args.db_name}, {args.tasks} tasks, {args.labelers} labelers in "
           f"{time.monotonic() - setup_started:.1f} s", flush=True)
 
     server = start_gunicorn(args, env)
