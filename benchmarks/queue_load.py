@@ -52,6 +52,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (gthread)")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--servers", type=int, default=1,
+                        help="separate gunicorn servers on one database (ports --port, --port+1, ...); each labeler "
+                             "sends its requests to them in turn, so a claim and its submit meet different servers")
     parser.add_argument("--db-name", default="shoplabel_queue_bench")
     parser.add_argument("--database-server", default=os.environ.get("BENCH_DATABASE_SERVER", DEFAULT_BASE_URL),
                         help="any URL on the PostgreSQL server; its database name is replaced by --db-name")
@@ -127,11 +130,11 @@ def seed(args: argparse.Namespace) -> tuple[int, list[str]]:
     return queue.pk, tokens
 
 
-def start_gunicorn(args: argparse.Namespace, env: dict) -> subprocess.Popen:
-    log = open(REPO_ROOT / "var" / "queue_load_gunicorn.log", "w")
+def start_gunicorn(args: argparse.Namespace, env: dict, *, port: int) -> subprocess.Popen:
+    log = open(REPO_ROOT / "var" / f"queue_load_gunicorn_{port}.log", "w")
     command = [
         sys.executable, "-m", "gunicorn", "benchmarks.queue_load:preloaded_wsgi_application()",
-        "--bind", f"127.0.0.1:{args.port}", "--workers", str(args.workers),
+        "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers),
         "--worker-class", "gthread", "--threads", str(args.threads),
         "--backlog", "2048", "--timeout", "60", "--log-level", "warning",
         # Labelers think for seconds between requests; gthread's default 2 s keep-alive would close
@@ -158,7 +161,7 @@ def wait_until_serving(base: str, token: str, server: subprocess.Popen, timeout_
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError("gunicorn exited; see var/queue_load_gunicorn.log")
+            raise RuntimeError("gunicorn exited; see var/queue_load_gunicorn_<port>.log")
         try:
             if requests.get(f"{base}/api/v1/me", headers={"Authorization": f"Token {token}"}, timeout=10).status_code == 200:
                 return
@@ -202,13 +205,17 @@ def labeler_loop(**kwargs) -> None:
         kwargs["stats"].crashed = repr(error)
 
 
-def labeler_work(*, base: str, token: str, queue_id: int, args: argparse.Namespace, measure_from: float,
+def labeler_work(*, bases: list[str], token: str, queue_id: int, args: argparse.Namespace, measure_from: float,
                  stop_at: float, seed_value: int, stats: LabelerStats) -> None:
     rng = random.Random(seed_value)
     session = requests.Session()
     session.headers["Authorization"] = f"Token {token}"
-    claim_url = f"{base}/api/v1/queues/{queue_id}/claim"
+    turn = seed_value
     while time.monotonic() < stop_at:
+        # With several servers, a task's claim and its submit go to different ones (round robin).
+        base = bases[turn % len(bases)]
+        turn += 1
+        claim_url = f"{base}/api/v1/queues/{queue_id}/claim"
         started = time.monotonic()
         response = post_with_retry(session, claim_url, stats)
         elapsed_ms = (time.monotonic() - started) * 1000
@@ -235,6 +242,7 @@ def labeler_work(*, base: str, token: str, queue_id: int, args: argparse.Namespa
         body = {"answer": {"grades": [rng.choice(GRADES) for _ in range(candidates)]},
                 "time_spent_ms": int(rng.uniform(2000, 9000))}
         headers = {"Idempotency-Key": uuid.uuid4().hex}
+        base = bases[turn % len(bases)]
         submit_url = f"{base}/api/v1/assignments/{assignment['id']}/submit"
         started = time.monotonic()
         response = post_with_retry(session, submit_url, stats, json=body, headers=headers)
@@ -316,17 +324,19 @@ def main() -> int:
     print(f"set-up: database {sqlite_file if args.sqlite else args.db_name}, {args.tasks} tasks, {args.labelers} labelers in "
           f"{time.monotonic() - setup_started:.1f} s", flush=True)
 
-    server = start_gunicorn(args, env)
-    base = f"http://127.0.0.1:{args.port}"
+    ports = [args.port + offset for offset in range(args.servers)]
+    servers = [start_gunicorn(args, env, port=port) for port in ports]
+    bases = [f"http://127.0.0.1:{port}" for port in ports]
     try:
-        wait_until_serving(base, tokens[0], server)
+        for base, server in zip(bases, servers):
+            wait_until_serving(base, tokens[0], server)
         stats = [LabelerStats() for _ in tokens]
         load_started = time.monotonic()
         measure_from = load_started + args.warmup
         stop_at = measure_from + args.duration
         threads = [
             threading.Thread(target=labeler_loop, kwargs=dict(
-                base=base, token=token, queue_id=queue_id, args=args, measure_from=measure_from,
+                bases=bases, token=token, queue_id=queue_id, args=args, measure_from=measure_from,
                 stop_at=stop_at, seed_value=i, stats=stats[i]))
             for i, token in enumerate(tokens)
         ]
@@ -339,12 +349,14 @@ def main() -> int:
         measured_s = args.duration
         load_after = " ".join(f"{x:.2f}" for x in os.getloadavg())
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        for server in servers:
+            os.killpg(server.pid, signal.SIGTERM)
+        for server in servers:
+            try:
+                server.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
 
     claims = [ms for s in stats for ms in s.claim_ms]
     submits = [ms for s in stats for ms in s.submit_ms]
@@ -354,7 +366,7 @@ def main() -> int:
     violations = check_invariants(queue_id, [i for s in stats for i in s.accepted_label_ids])
 
     print(f"\nload: {args.labelers} labelers, {args.tasks} tasks, think {args.think_ms:.0f} ms, "
-          f"gunicorn {args.workers} workers x {args.threads} threads, {measured_s:.0f} s measured "
+          f"{args.servers} x gunicorn {args.workers} workers x {args.threads} threads, {measured_s:.0f} s measured "
           f"after {args.warmup:.0f} s warm-up; machine load average {load_before} before, {load_after} after "
           f"({os.cpu_count()} CPUs)")
     print("| request | n | p50 ms | p95 ms | p99 ms | max ms |")
