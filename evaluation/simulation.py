@@ -264,7 +264,7 @@ class _Truths:
 
 
 def _labeler_run(*, api: _Api, user: User, profile: LabelerProfile, queue_ids: list[int] | None, budget: int,
-                 rng: random.Random, truths: _Truths, think_seconds: float,
+                 rng: random.Random, pool_key: str, truths: _Truths, think_seconds: float,
                  progress: Callable[[SimulationCounts], None] | None) -> SimulationCounts:
     counts = SimulationCounts(username=user.username, pool=user.pool.name if user.pool_id else "")
     try:
@@ -291,8 +291,8 @@ def _labeler_run(*, api: _Api, user: User, profile: LabelerProfile, queue_ids: l
                 queues.remove(queue_id)
                 continue
             turn += 1
-            _task_work(api=api, assignment=response.json()["assignment"], profile=profile, rng=rng, truths=truths,
-                       counts=counts)
+            _task_work(api=api, assignment=response.json()["assignment"], profile=profile, rng=rng,
+                       pool_key=pool_key, truths=truths, counts=counts)
             if progress is not None:
                 progress(counts)
             if think_seconds > 0:
@@ -307,8 +307,8 @@ def _labeler_run(*, api: _Api, user: User, profile: LabelerProfile, queue_ids: l
     return counts
 
 
-def _task_work(*, api: _Api, assignment: dict, profile: LabelerProfile, rng: random.Random, truths: _Truths,
-               counts: SimulationCounts) -> None:
+def _task_work(*, api: _Api, assignment: dict, profile: LabelerProfile, rng: random.Random, pool_key: str,
+               truths: _Truths, counts: SimulationCounts) -> None:
     task = assignment["task"]
     truth, is_golden = truths.get(task["id"])
     if truth is None or simulated_skip(profile=profile, rng=rng):
@@ -319,8 +319,9 @@ def _task_work(*, api: _Api, assignment: dict, profile: LabelerProfile, rng: ran
             counts.skipped += 1
         return
     try:
+        # A pool shares its reading of a task (where the kind models one): keyed per (seed, pool, task).
         answer = task_kind_spec(task["kind"]).simulated_answer(payload=task["payload"], truth=truth, profile=profile,
-                                                               rng=rng)
+                                                               rng=rng, shared_key=f"{pool_key}:{task['id']}")
     except ValueError:  # the truth does not fit the payload (a task edited since): as good as none
         api.call("POST", f"/assignments/{assignment['id']}/skip")
         counts.no_truth += 1
@@ -348,7 +349,8 @@ def simulation_run(*, base_url: str, queue_ids: Iterable[int] | None = None,
     at ``base_url``, taking turns over ``queue_ids`` (None: every queue the API lists for it) until
     the budget is spent or nothing is left; ``threads`` labelers work at once. Each labeler's
     choices are drawn from its own generator, seeded by ``seed`` and its username. ``progress`` is
-    called with a labeler's counts after each task. Returns the counts by username."""
+    called with a labeler's counts after each task. The labelers of one pool share its reading of
+    each task (seeded by ``seed``, the pool and the task). Returns the counts by username."""
     if max_labels_per_labeler < 0:
         raise ValueError(LABELS_PER_LABELER_NEGATIVE.format(value=max_labels_per_labeler))
     chosen = list(queue_ids) if queue_ids is not None else None
@@ -359,8 +361,8 @@ def simulation_run(*, base_url: str, queue_ids: Iterable[int] | None = None,
         api = _Api(base_url)
         try:
             return _labeler_run(api=api, user=user, profile=profile, queue_ids=chosen, budget=max_labels_per_labeler,
-                                rng=random.Random(f"{seed}:{user.username}"), truths=truths,
-                                think_seconds=think_seconds, progress=progress)
+                                rng=random.Random(f"{seed}:{user.username}"), pool_key=f"{seed}:{user.pool_id}",
+                                truths=truths, think_seconds=think_seconds, progress=progress)
         finally:
             api.close()
             # This thread's database connections (truth reads) end with it.

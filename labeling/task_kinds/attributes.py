@@ -149,9 +149,10 @@ class AttributesKind(TaskKindSpec):
         return [QualityRow(labeler_id, f"attribute:{name}", value)
                 for labeler_id, answer in labels for name, value in answer["attributes"].items()]
 
-    def simulated_answer(self, *, payload: dict, truth: dict, profile, rng) -> dict:
+    def simulated_answer(self, *, payload: dict, truth: dict, profile, rng, shared_key: str | None = None) -> dict:
         """A simulated labeler's answer (labeling/quality/simulation.py): the error model of this module's
-        last section applied to the true answer."""
+        last section applied to the true answer (this kind has no pool-shared reading: ``shared_key``
+        is not used)."""
         schema = [(attribute.name, attribute.values) for attribute in taxonomy.attributes_for(payload.get("category") or "")]
         return {"attributes": attributes_simulated(truth_values=truth["attributes"], schema=schema, profile=profile,
                                                    rng=rng)}

@@ -174,9 +174,11 @@ class TaskKindSpec(ABC):
     # -- simulated labelers (labeling/quality/simulation.py) ----------------------------------
 
     def simulated_answer(self, *, payload: dict, truth: dict, profile: "LabelerProfile",
-                         rng: random.Random) -> dict:
+                         rng: random.Random, shared_key: str | None = None) -> dict:
         """A simulated labeler's answer to the task (``truth`` is its true answer), drawn from the
-        kind's error model with ``profile``; it passes ``answer_clean``. Each kind implements it."""
+        kind's error model with ``profile``; it passes ``answer_clean``. Labelers given the same
+        ``shared_key`` (one pool, one task) share the pool's reading of the task where the kind
+        models one. Each kind implements it."""
         raise NotImplementedError(SIMULATION_NOT_IMPLEMENTED.format(kind=getattr(self, "kind", type(self).__name__)))
 
 

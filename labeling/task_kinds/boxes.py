@@ -269,9 +269,10 @@ class BoundingBoxesKind(TaskKindSpec):
         return boxes_match(answer["boxes"], golden["boxes"], iou_threshold=iou_threshold,
                            category_key=_coarse_key() if coarse else (lambda slug: slug))
 
-    def simulated_answer(self, *, payload: dict, truth: dict, profile, rng) -> dict:
+    def simulated_answer(self, *, payload: dict, truth: dict, profile, rng, shared_key: str | None = None) -> dict:
         """A simulated labeler's answer (labeling/quality/simulation.py): the error model of this module's
-        last section applied to the true answer."""
+        last section applied to the true answer (this kind has no pool-shared reading: ``shared_key``
+        is not used)."""
         return {"boxes": boxes_simulated(truth_boxes=truth["boxes"], image_size=_image_size(payload.get("image")),
                                          categories=taxonomy.taxonomy_snapshot().leaves, profile=profile, rng=rng)}
 

@@ -155,9 +155,10 @@ class MatchingPairKind(TaskKindSpec):
                 "rows": rows, "consensus": consensus.answer, "match_labels": MATCH_LABELS, "agreement": agreement,
                 "golden": golden, **_review_sizes(max(scene.get("width") or 0, scene.get("height") or 0))}
 
-    def simulated_answer(self, *, payload: dict, truth: dict, profile, rng) -> dict:
+    def simulated_answer(self, *, payload: dict, truth: dict, profile, rng, shared_key: str | None = None) -> dict:
         """A simulated labeler's answer (labeling/quality/simulation.py): the error model of this module's
-        last section applied to the true answer."""
+        last section applied to the true answer (this kind has no pool-shared reading: ``shared_key``
+        is not used)."""
         return matching_simulated(truth=truth, image_size=_image_size(payload.get("scene")),
                                   categories=taxonomy.taxonomy_snapshot().leaves, profile=profile, rng=rng)
 

@@ -9,6 +9,7 @@ Answer: ``{"grades": [grade, ...]}`` with one grade per candidate, in the payloa
 """
 from __future__ import annotations
 
+import random
 from collections import Counter
 
 import pandas as pd
@@ -205,13 +206,15 @@ class RelevanceKind(TaskKindSpec):
         return [QualityRow(labeler_id, f"slot:{slot}", grade)
                 for labeler_id, answer in labels for slot, grade in enumerate(answer["grades"], start=1)]
 
-    def simulated_answer(self, *, payload: dict, truth: dict, profile, rng) -> dict:
+    def simulated_answer(self, *, payload: dict, truth: dict, profile, rng, shared_key: str | None = None) -> dict:
         """A simulated labeler's answer (labeling/quality/simulation.py): the error model of this module's
-        last section applied to the true answer."""
+        last section applied to the true answer. Labelers of one pool given the same ``shared_key`` (the
+        runner's: seed, pool, task) share the pool's reading of each slot; without one, none."""
         expected = len(payload.get("candidates") or [])
         if len(truth["grades"]) != expected:
             raise ValueError(SIMULATION_TRUTH_WRONG_COUNT.format(expected=expected, got=len(truth["grades"])))
-        return {"grades": relevance_simulated_grades(truth_grades=truth["grades"], profile=profile, rng=rng)}
+        return {"grades": relevance_simulated_grades(truth_grades=truth["grades"], profile=profile, rng=rng,
+                                                     shared_key=shared_key)}
 
     def item_category(self, payload: dict) -> str | None:
         return (payload.get("query_object") or {}).get("category")
@@ -242,8 +245,10 @@ class RelevanceKind(TaskKindSpec):
 
 # == Simulated labelers ============================================================================
 # A simulation, never a person (labeling/quality/simulation.py; docs/METRICS.md, "Simulated
-# labelers"): a simulated labeler's grade for a slot is drawn from the row of its confusion matrix
-# for the slot's true grade, so the accuracy a profile implies can be computed exactly.
+# labelers"). Two errors, one after the other: the pool's shared reading of the slot, which with
+# probability ``shared_shift`` perceives a neighbouring grade and is the same for every labeler of the
+# pool, then the labeler's own draw from the row of its confusion matrix for the perceived grade.
+# Both are matrices, so the accuracy a profile implies can be computed exactly.
 
 # The ordered similarity scale a grade moves along; did_not_load is not on it (an image that loads
 # is never mistaken for a broken one, except by a slip).
@@ -252,9 +257,32 @@ SIMULATION_TRUTH_WRONG_COUNT = ("A simulated relevance answer needs one true gra
                                 "{expected} candidates and the truth {got} grades.")
 
 
+def relevance_perception(profile) -> list[list[float]]:
+    """The 5x5 matrix of the grade a profile's pool perceives: rows the true grade, columns the
+    perceived grade, both in ``GRADES`` order; every row sums to 1.
+
+    With probability ``shared_shift`` a grade on the similarity scale is perceived as a neighbour,
+    either one equally likely, the only one at either end of the scale; did_not_load is perceived
+    as it is."""
+    n = len(GRADES)
+    last = len(SIMILARITY_SCALE) - 1
+    shift = profile.shared_shift
+    matrix = []
+    for true_index in range(n):
+        row = [0.0] * n
+        row[true_index] = 1.0
+        if true_index <= last and shift > 0:
+            neighbours = [index for index in (true_index - 1, true_index + 1) if 0 <= index <= last]
+            row[true_index] -= shift
+            for index in neighbours:
+                row[index] += shift / len(neighbours)
+        matrix.append(row)
+    return matrix
+
+
 def relevance_confusion(profile) -> list[list[float]]:
-    """The 5x5 matrix of a profile's grades: rows the true grade, columns the grade given, both in
-    ``GRADES`` order; every row sums to 1.
+    """The 5x5 matrix of a labeler's grades around the grade its pool perceives: rows the perceived
+    grade, columns the grade given, both in ``GRADES`` order; every row sums to 1.
 
     On the similarity scale a grade moves one step better with probability ``confusion / 2 +
     max(leniency, 0)`` and one step worse with ``confusion / 2 + max(-leniency, 0)``; a move off
@@ -279,6 +307,16 @@ def relevance_confusion(profile) -> list[list[float]]:
     return matrix
 
 
+def relevance_grade_chances(profile) -> list[list[float]]:
+    """The 5x5 matrix of a labeler's grade for the true grade, its pool's reading unknown: rows the
+    true grade, columns the grade given; the product of ``relevance_perception`` and
+    ``relevance_confusion``. Its diagonal is the chance of a correct grade."""
+    perception, confusion = relevance_perception(profile), relevance_confusion(profile)
+    n = len(GRADES)
+    return [[sum(perception[true][seen] * confusion[seen][given] for seen in range(n)) for given in range(n)]
+            for true in range(n)]
+
+
 def _row_draw(row: list[float], rng) -> int:
     threshold, total = rng.random(), 0.0
     for index, share in enumerate(row):
@@ -289,9 +327,22 @@ def _row_draw(row: list[float], rng) -> int:
     return max(index for index, share in enumerate(row) if share > 0)
 
 
-def relevance_simulated_grades(*, truth_grades: list[str], profile, rng) -> list[str]:
-    """One grade per slot, drawn from the confusion matrix's row of the slot's true grade."""
+def relevance_perceived_grades(*, truth_grades: list[str], profile, shared_key: str | None = None) -> list[str]:
+    """The grade the labeler's pool perceives for each slot, drawn from ``relevance_perception``:
+    slot k's draw is seeded by ``shared_key`` and k alone, so every labeler of the pool given the key
+    perceives the same grade. Without a key (a caller that does not know the pool or the task) there
+    is no shared reading: the true grades, as before the shared shift existed."""
+    if shared_key is None or profile.shared_shift <= 0:
+        return list(truth_grades)
+    matrix = relevance_perception(profile)
+    return [GRADES[_row_draw(matrix[GRADE_ORDER[grade]], random.Random(f"{shared_key}:{slot}"))]
+            for slot, grade in enumerate(truth_grades)]
+
+
+def relevance_simulated_grades(*, truth_grades: list[str], profile, rng, shared_key: str | None = None) -> list[str]:
+    """One grade per slot: the pool's perceived grade (``relevance_perceived_grades``), then a draw
+    from ``rng`` on the row of the labeler's confusion matrix for it; one draw per slot, whatever the
+    key, so a caller's other draws from ``rng`` stay where they were."""
+    perceived = relevance_perceived_grades(truth_grades=truth_grades, profile=profile, shared_key=shared_key)
     matrix = relevance_confusion(profile)
-    return [GRADES[_row_draw(matrix[GRADE_ORDER[grade]], rng)] for grade in truth_grades]
-
-
+    return [GRADES[_row_draw(matrix[GRADE_ORDER[grade]], rng)] for grade in perceived]
