@@ -15,7 +15,8 @@ from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
 from labeling.answer_schemas import answer_clean
-from labeling.models import Assignment, AssignmentState, Label, Pool, Queue, Role, Task, User
+from labeling.models import Assignment, AssignmentState, Label, Queue, Role, Task, User
+from labeling.services.rows import instances_from_row, select_columns
 from labeling.task_kinds import task_kind_spec
 
 QUEUE_CLOSED = "This queue is closed; it hands out no more work."
@@ -182,15 +183,25 @@ def _task_has_free_slot(*, queue: Queue, task: Task, now: datetime) -> bool:
     return slots_taken < task_labels_wanted(queue=queue, labels_wanted=labels_wanted)
 
 
+_OWN_LIVE_LEASE_SQL = (
+    f"SELECT {select_columns(Assignment, 'a')}, {select_columns(Task, 't')} FROM {Assignment._meta.db_table} a"
+    f" JOIN {Task._meta.db_table} t ON t.id = a.task_id"
+    f" WHERE a.queue_id = %s AND a.labeler_id = %s AND a.state = '{AssignmentState.ACTIVE}' AND a.expires_at > %s"
+    f" ORDER BY a.expires_at LIMIT 1"
+)
+_ALLOWED_POOLS_SQL = f"SELECT pool_id FROM {Queue.allowed_pools.through._meta.db_table} WHERE queue_id = %s"
+_LABEL_BY_KEY_SQL = f"SELECT * FROM {Label._meta.db_table} WHERE labeler_id = %s AND idempotency_key = %s"
+
+
 def _own_live_lease(*, queue: Queue, labeler: User, now: datetime) -> Assignment | None:
-    lease = (
-        Assignment.objects.select_related("task")
-        .filter(queue=queue, labeler=labeler, state=AssignmentState.ACTIVE, expires_at__gt=now)
-        .order_by("expires_at")
-        .first()
-    )
-    if lease is not None:
-        lease.queue = lease.task.queue = queue
+    with connection.cursor() as cursor:
+        cursor.execute(_OWN_LIVE_LEASE_SQL, [queue.pk, labeler.pk, _sql_time(now)])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    lease, task = instances_from_row(row, (Assignment, Task))
+    lease.task = task
+    lease.queue = task.queue = queue
     return lease
 
 
@@ -201,7 +212,9 @@ def queue_check_open(*, queue: Queue, labeler: User) -> None:
         raise QueueClosed(QUEUE_CLOSED)
     if labeler.role != Role.LABELER or labeler.is_superuser:
         return
-    allowed_pool_ids = set(Pool.objects.filter(queues=queue).values_list("pk", flat=True))
+    with connection.cursor() as cursor:
+        cursor.execute(_ALLOWED_POOLS_SQL, [queue.pk])
+        allowed_pool_ids = {pool_id for (pool_id,) in cursor.fetchall()}
     if allowed_pool_ids and labeler.pool_id not in allowed_pool_ids:
         raise QueueNotOpenToPool(QUEUE_NOT_OPEN_TO_POOL)
 
@@ -289,7 +302,7 @@ def assignment_claim(
 
 
 def _replayed_label(*, labeler: User, idempotency_key: str, assignment_id: int, fingerprint: str) -> Label | None:
-    label = Label.objects.filter(labeler=labeler, idempotency_key=idempotency_key).first()
+    label = next(iter(Label.objects.raw(_LABEL_BY_KEY_SQL, [labeler.pk, idempotency_key])), None)
     if label is not None:
         _check_replay(label=label, assignment_id=assignment_id, fingerprint=fingerprint)
     return label

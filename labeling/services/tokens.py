@@ -26,10 +26,12 @@ from datetime import datetime, timedelta
 from typing import Iterable
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from labeling.models import ApiToken, User
+from labeling.services.rows import instances_from_row, select_columns
 
 API_TOKEN_INVALID = "This API token is not valid; get a new one with POST /api/v1/auth/token."
 API_TOKEN_EXPIRED = "This API token has expired; get a new one with POST /api/v1/auth/token."
@@ -110,10 +112,30 @@ def api_tokens_issue_bulk(*, users: Iterable[User], now: datetime | None = None)
     return [key for key, _ in built]
 
 
+def _token_with_user(digest: str) -> ApiToken | None:
+    """The token row with this digest and its user, from one hand-written SELECT: every API request
+    authenticates, and compiling the ORM form of this join cost more CPU than the rest of a claim's
+    bookkeeping (benchmarks/RESULTS_queue.md, issue 13)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_TOKEN_WITH_USER_SQL, [digest])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    token, user = instances_from_row(row, (ApiToken, User))
+    token.user = user
+    return token
+
+
+_TOKEN_WITH_USER_SQL = (
+    f"SELECT {select_columns(ApiToken, 't')}, {select_columns(User, 'u')} FROM {ApiToken._meta.db_table} t"
+    f" JOIN {User._meta.db_table} u ON u.id = t.user_id WHERE t.key_sha256 = %s"
+)
+
+
 def api_token_authenticate(*, key: str, now: datetime | None = None) -> ApiToken:
     """The live token with this raw key, its user loaded; raises an ApiTokenRefused subclass otherwise."""
     now = now or timezone.now()
-    token = ApiToken.objects.select_related("user").filter(key_sha256=api_token_digest(key)).first()
+    token = _token_with_user(api_token_digest(key))
     if token is None:
         raise ApiTokenInvalid(API_TOKEN_INVALID)
     if token.revoked_at is not None:
