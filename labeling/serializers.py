@@ -82,10 +82,17 @@ class SubmitRequestSerializer(serializers.Serializer):
                                        help_text="Time the labeler spent; the server's time since claim when left out.")
 
 
-class LabelSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Label
-        fields = ["id", "assignment", "task", "answer", "guide_version", "time_spent_ms", "created_at"]
+class LabelSerializer(serializers.Serializer):
+    """A stored label, as submit answers it. Declared field by field (not a ModelSerializer, which
+    rebuilds its fields from the model on every submit)."""
+
+    id = serializers.IntegerField(read_only=True)
+    assignment = serializers.IntegerField(source="assignment_id", read_only=True)
+    task = serializers.IntegerField(source="task_id", read_only=True)
+    answer = serializers.JSONField(read_only=True)
+    guide_version = serializers.IntegerField(source="guide_version_id", read_only=True, allow_null=True)
+    time_spent_ms = serializers.IntegerField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
 
 
 class SubmitSerializer(serializers.Serializer):
