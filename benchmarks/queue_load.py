@@ -130,7 +130,9 @@ def seed(args: argparse.Namespace) -> tuple[int, list[str]]:
     return queue.pk, tokens
 
 
-def start_gunicorn(args: argparse.Namespace, env: dict, *, port: int) -> subprocess.Popen:
+def start_gunicorn(args: argparse.Namespace, env: dict, *, port: int | None = None) -> subprocess.Popen:
+    """gunicorn on ``port`` (by default ``args.port``); the team's side-by-side benchmark calls this too."""
+    port = args.port if port is None else port
     log = open(REPO_ROOT / "var" / f"queue_load_gunicorn_{port}.log", "w")
     command = [
         sys.executable, "-m", "gunicorn", "benchmarks.queue_load:preloaded_wsgi_application()",
