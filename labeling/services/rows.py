@@ -16,16 +16,34 @@ def select_columns(model: type[Model], alias: str) -> str:
     return ", ".join(f"{alias}.{field.column}" for field in model._meta.concrete_fields)
 
 
+# (vendor, model) -> (attribute names, [(column index, column, converters)]): the converters a
+# model's columns need on a backend never change, so they are looked up once per process.
+_CONVERTERS: dict[tuple[str, type[Model]], tuple[list[str], list[tuple]]] = {}
+
+
+def _converters(model: type[Model]) -> tuple[list[str], list[tuple]]:
+    key = (connection.vendor, model)
+    if key not in _CONVERTERS:
+        fields = model._meta.concrete_fields
+        steps = []
+        for index, field in enumerate(fields):
+            column = field.get_col(model._meta.db_table)
+            converters = [*connection.ops.get_db_converters(column), *column.get_db_converters(connection)]
+            if converters:
+                steps.append((index, column, converters))
+        _CONVERTERS[key] = ([field.attname for field in fields], steps)
+    return _CONVERTERS[key]
+
+
 def instances_from_row(row: Sequence, models: Sequence[type[Model]]) -> list[Model]:
     """One instance per model, from a row that lists each model's concrete columns in turn."""
     instances, position = [], 0
     for model in models:
-        fields = model._meta.concrete_fields
-        values = list(row[position:position + len(fields)])
-        for index, field in enumerate(fields):
-            column = field.get_col(model._meta.db_table)
-            for converter in [*connection.ops.get_db_converters(column), *column.get_db_converters(connection)]:
+        attnames, steps = _converters(model)
+        values = list(row[position:position + len(attnames)])
+        for index, column, converters in steps:
+            for converter in converters:
                 values[index] = converter(values[index], column, connection)
-        instances.append(model.from_db(connection.alias, [field.attname for field in fields], values))
-        position += len(fields)
+        instances.append(model.from_db(connection.alias, attnames, values))
+        position += len(attnames)
     return instances
