@@ -31,7 +31,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from scratch_db import database_url, recreate_database  # beside this script (run as a script)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SERVER_URL = "postgres://postgres@127.0.0.1:55432/postgres"
@@ -158,19 +159,6 @@ def markdown_table(rows: list[tuple[str, Setting, dict]]) -> str:
 
 
 # -- the platform -----------------------------------------------------------------------------
-
-def database_url(server_url: str, name: str) -> str:
-    parts = urlsplit(server_url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-
-
-def recreate_database(server_url: str, name: str, *, create: bool = True) -> None:
-    import psycopg
-
-    with psycopg.connect(database_url(server_url, "postgres"), autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if create:
-            admin.execute(f'CREATE DATABASE "{name}"')
 
 
 def labeler_users(labelers: list[SimLabeler]) -> dict[str, object]:

@@ -21,7 +21,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from scratch_db import database_url, recreate_database  # beside this script (run as a script)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SERVER_URL = "postgres://postgres@127.0.0.1:55432/postgres"
@@ -38,20 +39,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--database-server", default=os.environ.get("BENCH_DATABASE_SERVER", DEFAULT_SERVER_URL),
                         help="any URL on the PostgreSQL server; its database name is replaced by --db-name")
     return parser.parse_args()
-
-
-def database_url(server_url: str, name: str) -> str:
-    parts = urlsplit(server_url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-
-
-def recreate_database(server_url: str, name: str, *, create: bool = True) -> None:
-    import psycopg
-
-    with psycopg.connect(database_url(server_url, "postgres"), autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if create:
-            admin.execute(f'CREATE DATABASE "{name}"')
 
 
 def main() -> int:

@@ -167,6 +167,19 @@ class QueueClaimApi(APIView):
         return Response(serializers.ClaimSerializer({"assignment": lease}).data)
 
 
+def _submit_arguments(request) -> dict:
+    """The answer, time and Idempotency-Key of a submit request (400 when they do not fit)."""
+    body = serializers.SubmitRequestSerializer(data=request.data)
+    body.is_valid(raise_exception=True)
+    idempotency_key = request.headers.get(IDEMPOTENCY_KEY_HEADER) or None
+    if idempotency_key and len(idempotency_key) > 200:
+        exception = APIException(detail=IDEMPOTENCY_KEY_TOO_LONG, code="invalid")
+        exception.status_code = status.HTTP_400_BAD_REQUEST
+        raise exception
+    return {"answer": body.validated_data["answer"], "idempotency_key": idempotency_key,
+            "time_spent_ms": body.validated_data.get("time_spent_ms")}
+
+
 class AssignmentSubmitApi(APIView):
     permission_classes = [IsAuthenticated, CanLabel]
 
@@ -195,18 +208,9 @@ class AssignmentSubmitApi(APIView):
                    summary="Submit my answer for an assignment.",
                    description="The answer is checked against the assignment's task: see `answer`.")
     def post(self, request, assignment_id: int):
-        body = serializers.SubmitRequestSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        idempotency_key = request.headers.get(IDEMPOTENCY_KEY_HEADER) or None
-        if idempotency_key and len(idempotency_key) > 200:
-            exception = APIException(detail=IDEMPOTENCY_KEY_TOO_LONG, code="invalid")
-            exception.status_code = status.HTTP_400_BAD_REQUEST
-            raise exception
         try:
-            label, created = queue_engine.label_submit(
-                assignment_id=assignment_id, labeler=request.user, answer=body.validated_data["answer"],
-                idempotency_key=idempotency_key, time_spent_ms=body.validated_data.get("time_spent_ms"),
-            )
+            label, created = queue_engine.label_submit(assignment_id=assignment_id, labeler=request.user,
+                                                       **_submit_arguments(request))
         except (queue_engine.QueueEngineError, AnswerSchemaError) as error:
             raise refusal(error) from error
         return Response(serializers.SubmitSerializer({"label": label}).data,
@@ -241,18 +245,9 @@ class AssignmentSubmitAndClaimApi(APIView):
                    description="Exactly a submit followed by a claim: the same checks, errors and idempotency as "
                                "submit; `next` is what claim would return (null when nothing is left).")
     def post(self, request, assignment_id: int):
-        body = serializers.SubmitRequestSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        idempotency_key = request.headers.get(IDEMPOTENCY_KEY_HEADER) or None
-        if idempotency_key and len(idempotency_key) > 200:
-            exception = APIException(detail=IDEMPOTENCY_KEY_TOO_LONG, code="invalid")
-            exception.status_code = status.HTTP_400_BAD_REQUEST
-            raise exception
         try:
             label, created, lease = queue_engine.label_submit_and_claim(
-                assignment_id=assignment_id, labeler=request.user, answer=body.validated_data["answer"],
-                idempotency_key=idempotency_key, time_spent_ms=body.validated_data.get("time_spent_ms"),
-            )
+                assignment_id=assignment_id, labeler=request.user, **_submit_arguments(request))
         except (queue_engine.QueueEngineError, AnswerSchemaError) as error:
             raise refusal(error) from error
         return Response(serializers.SubmitAndClaimSerializer({"label": label, "next": lease}).data,
