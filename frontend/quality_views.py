@@ -161,9 +161,13 @@ def value_text(value: str) -> str:
     return value.replace("_", " ") if isinstance(value, str) else str(value)
 
 
+ITEM_NAMES = {"golden": "Golden item #{number}", "task": "Task #{number}"}
+
+
 def item_text(item: str) -> str:
-    kind, _, number = item.partition("-")
-    return f"Golden item #{number}" if kind == "golden" else f"Task #{number}" if kind == "task" else item
+    """A report's item key (``task-7``, ``golden-3``, labeling/quality/records.py) for people."""
+    prefix, _, number = item.partition("-")
+    return ITEM_NAMES[prefix].format(number=number) if prefix in ITEM_NAMES else item
 
 
 def _pool_kind_text(kind: str | None) -> str:

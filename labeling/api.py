@@ -167,6 +167,20 @@ class QueueClaimApi(APIView):
         return Response(serializers.ClaimSerializer({"assignment": lease}).data)
 
 
+# What a submit (plain, or with the next claim) can answer besides its label.
+SUBMIT_ERRORS = error_responses(
+    400, 401, 403, 404, 409, 410, 413, 415, 422,
+    reasons={403: "Your role does not label (engineers), the assignment is another labeler's, or a session without a "
+                  "valid CSRF token.",
+             404: "No such assignment.",
+             409: "The assignment was already submitted or skipped, or the Idempotency-Key was used for another "
+                  "assignment.",
+             422: "The Idempotency-Key was already used with a different body."},
+    examples=[*ANSWER_INVALID_EXAMPLES,
+              error_example("Body changed under a used key", status=422, code="idempotency_body_changed",
+                            message=queue_engine.IDEMPOTENCY_BODY_CHANGED)])
+
+
 def _submit_arguments(request) -> dict:
     """The answer, time and Idempotency-Key of a submit request (400 when they do not fit)."""
     body = serializers.SubmitRequestSerializer(data=request.data)
@@ -193,18 +207,7 @@ class AssignmentSubmitApi(APIView):
                                    "The key with another assignment is a 409, with another body a 422.")],
                    responses={201: serializers.SubmitSerializer,
                               200: OpenApiResponse(serializers.SubmitSerializer, description="Idempotent replay."),
-                              **error_responses(
-                                  400, 401, 403, 404, 409, 410, 413, 415, 422,
-                                  reasons={403: "Your role does not label (engineers), the assignment is another "
-                                                "labeler's, or a session without a valid CSRF token.",
-                                           404: "No such assignment.",
-                                           409: "The assignment was already submitted or skipped, or the "
-                                                "Idempotency-Key was used for another assignment.",
-                                           422: "The Idempotency-Key was already used with a different body."},
-                                  examples=[*ANSWER_INVALID_EXAMPLES,
-                                            error_example("Body changed under a used key", status=422,
-                                                          code="idempotency_body_changed",
-                                                          message=queue_engine.IDEMPOTENCY_BODY_CHANGED)])},
+                              **SUBMIT_ERRORS},
                    summary="Submit my answer for an assignment.",
                    description="The answer is checked against the assignment's task: see `answer`.")
     def post(self, request, assignment_id: int):
@@ -232,15 +235,7 @@ class AssignmentSubmitAndClaimApi(APIView):
                                    "(200) and the lease the first call handed out.")],
                    responses={201: serializers.SubmitAndClaimSerializer,
                               200: OpenApiResponse(serializers.SubmitAndClaimSerializer, description="Idempotent replay."),
-                              **error_responses(
-                                  400, 401, 403, 404, 409, 410, 413, 415, 422,
-                                  reasons={403: "Your role does not label (engineers), the assignment is another "
-                                                "labeler's, or a session without a valid CSRF token.",
-                                           404: "No such assignment.",
-                                           409: "The assignment was already submitted or skipped, or the "
-                                                "Idempotency-Key was used for another assignment.",
-                                           422: "The Idempotency-Key was already used with a different body."},
-                                  examples=ANSWER_INVALID_EXAMPLES)},
+                              **SUBMIT_ERRORS},
                    summary="Submit my answer and claim my next task in the same queue.",
                    description="Exactly a submit followed by a claim: the same checks, errors and idempotency as "
                                "submit; `next` is what claim would return (null when nothing is left).")

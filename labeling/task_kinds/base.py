@@ -22,8 +22,6 @@ if TYPE_CHECKING:
 
 PAYLOAD_NOT_OBJECT = "The payload must be a JSON object."
 PAYLOAD_MISSING_KEY = "The payload is missing the key '{key}'."
-SIMULATION_NOT_IMPLEMENTED = ("The task kind '{kind}' has no simulated labeler: append one to its module "
-                              "(docs/METRICS.md, \"Simulated labelers\").")
 
 
 class PayloadSchemaError(AnswerSchemaError):
@@ -173,13 +171,13 @@ class TaskKindSpec(ABC):
 
     # -- simulated labelers (labeling/quality/simulation.py) ----------------------------------
 
+    @abstractmethod
     def simulated_answer(self, *, payload: dict, truth: dict, profile: "LabelerProfile",
                          rng: random.Random, shared_key: str | None = None) -> dict:
         """A simulated labeler's answer to the task (``truth`` is its true answer), drawn from the
         kind's error model with ``profile``; it passes ``answer_clean``. Labelers given the same
         ``shared_key`` (one pool, one task) share the pool's reading of the task where the kind
         models one. Each kind implements it."""
-        raise NotImplementedError(SIMULATION_NOT_IMPLEMENTED.format(kind=getattr(self, "kind", type(self).__name__)))
 
 
 def require_keys(payload: dict, keys: tuple[str, ...]) -> None:

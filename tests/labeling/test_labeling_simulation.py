@@ -14,7 +14,7 @@ from labeling.quality.simulation import (DEMO_POOL_PROFILES, PERFECT_LABELER, PR
                                          LabelerProfile, labeler_profiles_draw, simulated_time_spent_ms)
 from labeling.task_kinds import task_kind_spec
 from labeling.task_kinds.attributes import CANT_TELL
-from labeling.task_kinds.base import SIMULATION_NOT_IMPLEMENTED, Consensus, GoldenComparison, TaskKindSpec
+from labeling.task_kinds.base import Consensus, GoldenComparison, TaskKindSpec
 from labeling.task_kinds.relevance import (GRADE_ORDER, GRADES, relevance_confusion, relevance_grade_chances,
                                            relevance_perception, relevance_simulated_grades)
 
@@ -106,7 +106,7 @@ def test_an_attribute_error_is_another_allowed_value_or_cant_tell():
                 assert value == CANT_TELL
 
 
-def test_a_kind_without_a_simulation_says_so():
+def test_a_kind_without_a_simulation_cannot_be_made():
     class Bare(TaskKindSpec):
         kind = "bare"
 
@@ -122,9 +122,9 @@ def test_a_kind_without_a_simulation_says_so():
         def quality_rows(self, *, payload, labels):
             return []
 
-    with pytest.raises(NotImplementedError) as refused:
-        Bare().simulated_answer(payload={}, truth={}, profile=PERFECT_LABELER, rng=random.Random(0))
-    assert str(refused.value) == SIMULATION_NOT_IMPLEMENTED.format(kind="bare")
+    # simulated_answer is abstract: every kind must say how a simulated labeler answers it.
+    with pytest.raises(TypeError, match="simulated_answer"):
+        Bare()
 
 
 def test_a_profile_refuses_a_probability_outside_0_and_1():
