@@ -9,24 +9,16 @@ figure's name, so a figure does not change when another one is added or left out
 """
 from __future__ import annotations
 
-import zlib
-
 import numpy as np
 import pandas as pd
 
-from labeling.quality.agreement import alpha_with_interval
-from labeling.quality.dawid_skene import AGGREGATION_METHODS, aggregate_codes
+from labeling.quality.aggregation import aggregate_coded
+from labeling.quality.coded import CodedFrames, codes_of, position_of
+from labeling.quality.dawid_skene import AGGREGATION_METHODS
 from labeling.quality.frames import QualityFrames, quality_frames
-from labeling.quality.metrics import (DEFAULT_BOOTSTRAP_SAMPLES, accuracy_figure, empty_figure, mean_figure,
-                                      time_windows, window_start)
-from labeling.task_kinds import task_kind_spec
+from labeling.quality.metrics import DEFAULT_BOOTSTRAP_SAMPLES, empty_figure, time_windows, window_start
 
 POOL_KIND_ORDER = {"in_house": 0, "fixed_outside": 1, "crowd": 2}
-ALPHA_BOOTSTRAP_SAMPLES = 200
-# Dawid-Skene stops when the mean log-likelihood per label moves less than this: on a million
-# labels 1e-5 takes about 12 EM iterations where 1e-6 takes 40, for the same answers to 0.1%
-# (benchmarks/quality.py).
-DAWID_SKENE_TOLERANCE = 1e-5
 LOWEST_AGREEMENT_ITEMS = 50
 # A labeler is flagged when a figure's interval lies wholly on the wrong side of the kind's overall
 # interval (a difference the data supports), or when too few golden rows back their accuracy.
@@ -38,158 +30,8 @@ FLAG_FEW_GOLDEN = "few golden labels"
 FLAG_FAST = "very fast"
 
 
-def _rng(seed: int, name: str) -> np.random.Generator:
-    return np.random.default_rng([seed, zlib.crc32(name.encode())])
-
-
 def _accuracy_key(scale: str) -> str:
     return "accuracy" if scale == "exact" else f"accuracy_{scale}"
-
-
-def _codes(column) -> tuple[np.ndarray, np.ndarray]:
-    """(integer code per row, names): free for the frames' categorical columns, a factorize otherwise."""
-    column = column if isinstance(column, pd.Series) else pd.Series(column)
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        codes = column.cat.codes.to_numpy().astype(np.int64)
-        names = np.asarray(column.cat.categories, dtype=object)
-        if (codes < 0).any():  # a missing value: give it a name of its own
-            codes = np.where(codes < 0, len(names), codes)
-            names = np.append(names, None)
-        return codes, names
-    codes, names = pd.factorize(column, use_na_sentinel=False)
-    return codes.astype(np.int64), np.asarray(names, dtype=object)
-
-
-def _position(names: np.ndarray, name) -> int:
-    found = np.flatnonzero(names == name)
-    return int(found[0]) if found.size else -1
-
-
-class _Prepared:
-    """The frames as integer codes, made once: every figure below is a bincount, a sort or a
-    multinomial draw over these arrays (a million labels would make string group-bys the cost).
-
-    A *key* is one judged item: a unit of an item (``task-7`` x ``slot:3``)."""
-
-    def __init__(self, frames: QualityFrames, *, seed: int, n_bootstrap: int):
-        self.frames, self.seed, self.n_bootstrap = frames, seed, n_bootstrap
-        self.spec = task_kind_spec(frames.kind)
-        units = frames.units
-        item, self.item_names = _codes(units["item"])
-        unit, self.unit_names = _codes(units["unit"])
-        combined = item * max(len(self.unit_names), 1) + unit
-        key, key_ids = pd.factorize(combined)
-        self.key, self.key_ids = key.astype(np.int64), np.asarray(key_ids, dtype=np.int64)
-        self.n_keys = len(self.key_ids)
-        self.key_item_code = self.key_ids // max(len(self.unit_names), 1)
-        self.key_unit_code = self.key_ids % max(len(self.unit_names), 1)
-        self.value, self.value_names = _codes(units["value"])
-        self.n_values = max(len(self.value_names), 1)
-        self.field, self.field_names = _codes(units["field"])
-        self.labeler, self.labeler_names = _codes(units["labeler"])
-        self.pool, self.pool_names = _codes(units["pool"])
-        self.guide, self.guide_names = _codes(units["guide_version"])
-        category, self.category_names = _codes(units["category"])
-        # Per key: its field and category, from its first row.
-        first = np.full(self.n_keys, -1, dtype=np.int64)
-        if self.n_keys:
-            first[self.key[::-1]] = np.arange(len(self.key))[::-1]
-        self.key_field = self.field[first] if self.n_keys else np.empty(0, np.int64)
-        self.key_category = category[first] if self.n_keys else np.empty(0, np.int64)
-        self.all_rows = np.ones(len(units), dtype=bool)
-        self.shares_all, self.n_all = self.key_shares(self.all_rows)
-
-    # -- consistency ---------------------------------------------------------------------------
-
-    def key_shares(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(share giving the most common answer, number of labels) per key, over ``rows`` only."""
-        key, value = self.key[rows], self.value[rows]
-        n = np.bincount(key, minlength=self.n_keys)
-        top = np.zeros(self.n_keys, dtype=np.int64)
-        if key.size:
-            pairs, counts = np.unique(key * self.n_values + value, return_counts=True)
-            pair_key = pairs // self.n_values
-            starts = np.flatnonzero(np.r_[True, pair_key[1:] != pair_key[:-1]])
-            top[pair_key[starts]] = np.maximum.reduceat(counts, starts)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(n > 0, top / np.maximum(n, 1), np.nan), n
-
-    def consistency(self, rows: np.ndarray, name: str) -> dict:
-        whole = rows is self.all_rows or bool(rows.all())
-        shares, n = (self.shares_all, self.n_all) if whole else self.key_shares(rows)
-        return self.mean(shares[n >= 2], "consistency:" + name)
-
-    def consistency_of_keys(self, keys: np.ndarray, name: str) -> dict:
-        """Consistency over whole keys (a field, a category: every label of a key is inside)."""
-        chosen = keys & (self.n_all >= 2)
-        return self.mean(self.shares_all[chosen], "consistency:" + name)
-
-    def agrees_with_top(self) -> np.ndarray:
-        """Per unit row: 1 where its value is (one of) its key's most common answers, NaN where the
-        key has a single label."""
-        if not self.key.size:
-            return np.empty(0)
-        pairs, inverse, counts = np.unique(self.key * self.n_values + self.value, return_inverse=True,
-                                           return_counts=True)
-        pair_key = pairs // self.n_values
-        top = np.zeros(self.n_keys, dtype=np.int64)
-        np.maximum.at(top, pair_key, counts)
-        agrees = (counts[inverse] == top[self.key]).astype("float64")
-        agrees[self.n_all[self.key] < 2] = np.nan
-        return agrees
-
-    # -- alpha ---------------------------------------------------------------------------------
-
-    def alpha(self, rows: np.ndarray, name: str) -> dict:
-        """Krippendorff's alpha of ``rows``; with several fields, values are qualified by their field
-        (a colour never equals a pattern) and the level is nominal. The figure of every row is
-        computed once (a kind with one field asks for it twice)."""
-        whole = rows is self.all_rows or bool(rows.all())
-        if whole and getattr(self, "_alpha_all", None) is not None:
-            return self._alpha_all
-        figure = self._alpha(rows, "all" if whole else name)
-        if whole:
-            self._alpha_all = figure
-        return figure
-
-    def _alpha(self, rows: np.ndarray, name: str) -> dict:
-        spec = self.spec
-        fields_here = np.unique(self.field[rows]) if rows.any() else np.empty(0)
-        single = fields_here.size <= 1
-        level = spec.alpha_level if single else "nominal"
-        missing = {code for code, value in enumerate(self.value_names) if value in spec.quality_missing_values}
-        keep = rows & ~np.isin(self.value, list(missing)) if missing else rows
-        key, value = self.key[keep], self.value[keep]
-        if single:
-            order = [v for v in (spec.quality_value_order or ()) if v not in spec.quality_missing_values]
-            if level != "nominal" and order:
-                rank = {v: i for i, v in enumerate(order)}
-                known = np.array([rank.get(v, -1) for v in self.value_names], dtype=np.int64)
-                columns, n_columns = known[value], len(order)
-                keep_known = columns >= 0
-                key, columns = key[keep_known], columns[keep_known]
-            else:
-                columns, n_columns = value, self.n_values
-        else:
-            columns, qualified = _codes(pd.Series(self.field[keep] * self.n_values + value))
-            n_columns = len(qualified)
-        if key.size == 0:
-            return {**empty_figure(), "level": level}
-        compact, n_units = _codes(pd.Series(key))
-        counts = np.bincount(compact * n_columns + columns, minlength=len(n_units) * n_columns).reshape(
-            len(n_units), n_columns)
-        pairable = int((counts.sum(axis=1) >= 2).sum())
-        alpha, low, high = alpha_with_interval(counts, level=level, n_bootstrap=ALPHA_BOOTSTRAP_SAMPLES,
-                                               seed=int(_rng(self.seed, "alpha:" + name).integers(2**31)))
-        return {"value": alpha, "low": low, "high": high, "n": pairable, "level": level}
-
-    # -- means ---------------------------------------------------------------------------------
-
-    def mean(self, values, name: str) -> dict:
-        return mean_figure(values, rng=_rng(self.seed, "mean:" + name), n_bootstrap=self.n_bootstrap)
-
-    def accuracy(self, rows: pd.DataFrame, name: str) -> dict:
-        return accuracy_figure(rows, rng=_rng(self.seed, "accuracy:" + name), n_bootstrap=self.n_bootstrap)
 
 
 def _time_per_label(labels: pd.DataFrame) -> float | None:
@@ -213,14 +55,14 @@ def _correct_by(accuracy: pd.DataFrame, column: str) -> dict[str, np.ndarray]:
             for name, positions in accuracy.groupby(column, sort=False, observed=True).indices.items()}
 
 
-def _pool_rows(prepared: _Prepared, scales: tuple[str, ...]) -> list[dict]:
+def _pool_rows(prepared: CodedFrames, scales: tuple[str, ...]) -> list[dict]:
     frames = prepared.frames
     labels = frames.labels
     accuracy_by_pool = {scale: _correct_by(frames.accuracy[scale], "pool") for scale in scales}
-    pool_codes, pool_names = _codes(labels["pool"])
+    pool_codes, pool_names = codes_of(labels["pool"])
     n_pools = len(pool_names)
     n_labels = np.bincount(pool_codes, minlength=n_pools)
-    labeler_codes, _ = _codes(labels["labeler"])
+    labeler_codes, _ = codes_of(labels["labeler"])
     n_labelers = np.bincount(np.unique(pool_codes * (labeler_codes.max() + 1 if labeler_codes.size else 1)
                                        + labeler_codes) // (labeler_codes.max() + 1 if labeler_codes.size else 1),
                              minlength=n_pools)
@@ -233,7 +75,7 @@ def _pool_rows(prepared: _Prepared, scales: tuple[str, ...]) -> list[dict]:
     for code, pool in enumerate(pool_names):
         if n_labels[code] == 0:
             continue
-        in_pool = prepared.pool == _position(prepared.pool_names, pool)
+        in_pool = prepared.pool == position_of(prepared.pool_names, pool)
         kind, cost = kinds[first[code]], costs[first[code]]
         row = {"pool": pool, "pool_kind": kind if isinstance(kind, str) else None,
                "n_labels": int(n_labels[code]), "n_labelers": int(n_labelers[code]),
@@ -253,7 +95,7 @@ def _pool_rows(prepared: _Prepared, scales: tuple[str, ...]) -> list[dict]:
     return sorted(rows, key=lambda row: (POOL_KIND_ORDER.get(row["pool_kind"], 9), row["pool"]))
 
 
-def _labeler_rows(prepared: _Prepared, scales: tuple[str, ...], overall: dict) -> list[dict]:
+def _labeler_rows(prepared: CodedFrames, scales: tuple[str, ...], overall: dict) -> list[dict]:
     frames = prepared.frames
     labels = frames.labels
     agrees = prepared.agrees_with_top()
@@ -301,7 +143,7 @@ def _labeler_flags(row: dict, overall: dict, median_time: float | None) -> list[
     return flags
 
 
-def _group_rows(prepared: _Prepared, column: str, scales: tuple[str, ...]) -> list[dict]:
+def _group_rows(prepared: CodedFrames, column: str, scales: tuple[str, ...]) -> list[dict]:
     """Accuracy and consistency within each value of ``column`` (field, category, guide version)."""
     frames = prepared.frames
     units = frames.units
@@ -312,18 +154,18 @@ def _group_rows(prepared: _Prepared, column: str, scales: tuple[str, ...]) -> li
     rows = []
     for name in names:
         if column == "field":
-            code = _position(prepared.field_names, name)
+            code = position_of(prepared.field_names, name)
             in_group = prepared.field == code
             consistency = prepared.consistency_of_keys(prepared.key_field == code, f"field:{name}")
             n_labels = int(np.count_nonzero(np.bincount(units["label"].to_numpy()[in_group],
                                                         minlength=len(frames.labels))))
         elif column == "category":
-            keys = prepared.key_category == _position(prepared.category_names, name)
+            keys = prepared.key_category == position_of(prepared.category_names, name)
             consistency = prepared.consistency_of_keys(keys, f"category:{name}")
             n_labels = int(label_counts.get(name, 0))
         else:
             # A guide version splits an item's labels (some before, some after the change): recount.
-            consistency = prepared.consistency(prepared.guide == _position(prepared.guide_names, name),
+            consistency = prepared.consistency(prepared.guide == position_of(prepared.guide_names, name),
                                                f"{column}:{name}")
             n_labels = int(label_counts.get(name, 0))
         row = {column: name, "n_labels": n_labels, "consistency": consistency}
@@ -337,7 +179,7 @@ def _group_rows(prepared: _Prepared, column: str, scales: tuple[str, ...]) -> li
     return rows
 
 
-def _over_time(prepared: _Prepared) -> dict:
+def _over_time(prepared: CodedFrames) -> dict:
     frames = prepared.frames
     accuracy = frames.accuracy["exact"]
     times = frames.labels["created_at"].dropna()
@@ -377,14 +219,14 @@ def _confusion(frames: QualityFrames, spec) -> list[dict]:
     return matrices
 
 
-def _items(prepared: _Prepared) -> dict:
+def _items(prepared: CodedFrames) -> dict:
     """Agreement per item (mean over its judged units of the share giving the most common answer),
     lowest first, and its histogram."""
     frames = prepared.frames
     judged = prepared.n_all >= 2
     if not judged.any():
         return {"n_items": 0, "lowest": [], "histogram": []}
-    item_codes, item_ids = _codes(pd.Series(prepared.key_item_code[judged]))
+    item_codes, item_ids = codes_of(pd.Series(prepared.key_item_code[judged]))
     items = prepared.item_names[item_ids.astype(np.int64)]
     shares = prepared.shares_all[judged]
     n_units = np.bincount(item_codes)
@@ -402,53 +244,7 @@ def _items(prepared: _Prepared) -> dict:
                           for i in range(len(histogram))]}
 
 
-def _aggregate_prepared(prepared: _Prepared, *, method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(value code, confidence, labels) per key, field by field (each field has its own values);
-    the codes are ordered so that a tie goes to the kind's most conservative value."""
-    spec = prepared.spec
-    order = list(spec.quality_value_order or ())
-    rank = {v: i for i, v in enumerate(order)}
-    # Known values by the kind's order (best first), the others after them by name; the highest
-    # rank is the most conservative and wins ties.
-    ranked = sorted(range(len(prepared.value_names)),
-                    key=lambda c: (0, rank[prepared.value_names[c]]) if prepared.value_names[c] in rank
-                    else (1, str(prepared.value_names[c])))
-    position = np.empty(len(ranked), dtype=np.int64)
-    position[ranked] = np.arange(len(ranked))
-    winner = np.full(prepared.n_keys, -1, dtype=np.int64)
-    confidence = np.zeros(prepared.n_keys)
-    labeler_codes, labeler_names = prepared.labeler, prepared.labeler_names
-    for field in range(len(prepared.field_names)):
-        rows = prepared.field == field
-        keys, key_names = _codes(pd.Series(prepared.key[rows]))
-        values, value_names = _codes(pd.Series(position[prepared.value[rows]]))
-        # Re-code this field's values densely, keeping their rank order.
-        ascending = np.argsort(value_names.astype(np.int64))
-        dense = np.empty(len(ascending), dtype=np.int64)
-        dense[ascending] = np.arange(len(ascending))
-        field_winner, field_confidence = aggregate_codes(
-            keys, labeler_codes[rows], dense[values], n_items=len(key_names), n_labelers=len(labeler_names),
-            n_values=len(ascending), method=method, tolerance=DAWID_SKENE_TOLERANCE)
-        back = value_names.astype(np.int64)[ascending]  # dense rank -> global rank
-        winner[key_names.astype(np.int64)] = np.asarray(ranked)[back[field_winner]]
-        confidence[key_names.astype(np.int64)] = field_confidence
-    return winner, confidence, prepared.n_all
-
-
-def aggregated_answers(frames: QualityFrames, *, method: str, prepared: _Prepared | None = None) -> pd.DataFrame:
-    """One aggregated value per (item, unit): columns ``item``, ``unit``, ``field``, ``value``,
-    ``confidence``, ``n_labels``."""
-    prepared = prepared or _Prepared(frames, seed=0, n_bootstrap=1)
-    if prepared.n_keys == 0:
-        return pd.DataFrame(columns=["item", "unit", "field", "value", "confidence", "n_labels"])
-    winner, confidence, n_labels = _aggregate_prepared(prepared, method=method)
-    return pd.DataFrame({"item": prepared.item_names[prepared.key_item_code],
-                         "unit": prepared.unit_names[prepared.key_unit_code],
-                         "field": prepared.field_names[prepared.key_field],
-                         "value": prepared.value_names[winner], "confidence": confidence, "n_labels": n_labels})
-
-
-def _aggregation(prepared: _Prepared) -> dict:
+def _aggregation(prepared: CodedFrames) -> dict:
     """Both methods' aggregated answers scored against the golden value of each judged unit."""
     accuracy = prepared.frames.accuracy["exact"]
     golden = accuracy[accuracy["golden_value"].notna()].drop_duplicates(["item", "unit"])
@@ -461,7 +257,7 @@ def _aggregation(prepared: _Prepared) -> dict:
     positions = positions[found]
     section, winners = {}, {}
     for method in AGGREGATION_METHODS:
-        winner, _, _ = _aggregate_prepared(prepared, method=method)
+        winner, _, _ = aggregate_coded(prepared, method=method)
         winners[method] = winner
         correct = (prepared.value_names[winner[positions]] == golden_values).astype("float64") if positions.size else []
         section[method] = {"accuracy": prepared.mean(correct, f"aggregated:{method}"), "n_items": int(prepared.n_keys)}
@@ -472,7 +268,7 @@ def _aggregation(prepared: _Prepared) -> dict:
 
 def quality_report_from_frames(frames: QualityFrames, *, n_bootstrap: int = DEFAULT_BOOTSTRAP_SAMPLES,
                                seed: int = 0, aggregation: bool = True) -> dict:
-    prepared = _Prepared(frames, seed=seed, n_bootstrap=n_bootstrap)
+    prepared = CodedFrames(frames, seed=seed, n_bootstrap=n_bootstrap)
     scales = prepared.spec.accuracy_scales
     labels = frames.labels
     overall = {"n_labels": int(len(labels)), "n_items": int(labels["item"].nunique()) if len(labels) else 0,

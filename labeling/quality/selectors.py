@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from labeling.models import GoldenItem, Label, Queue
+from labeling.quality.aggregation import aggregated_answers
 from labeling.quality.frames import quality_frames
 from labeling.quality.records import (aggregated_to_json_line, golden_item_key, golden_to_json_line, record_to_json_line,
                                       task_item_key)
-from labeling.quality.report import aggregated_answers
 from labeling.task_kinds import task_kind_spec
 
 _LABEL_COLUMNS = ("pk", "task_id", "task__queue_id", "task__is_golden", "task__golden_item_id", "task__payload",

@@ -13,7 +13,8 @@ from labeling.quality.frames import quality_frames
 from labeling.quality.metrics import mean_figure
 from labeling.quality.records import (LINE_MISSING_KEY, LINE_NOT_JSON, LINE_WRONG_KIND, RecordFormatError,
                                       golden_answers_read, label_records_read, record_to_json_line)
-from labeling.quality.report import aggregated_answers, quality_report
+from labeling.quality.aggregation import aggregated_answers
+from labeling.quality.report import quality_report
 from labeling.task_kinds.relevance import GRADES
 
 START = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)

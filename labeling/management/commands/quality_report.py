@@ -15,7 +15,8 @@ from labeling.quality.dawid_skene import AGGREGATION_METHODS
 from labeling.quality.frames import quality_frames
 from labeling.quality.records import (RecordFormatError, aggregated_to_json_line, golden_answers_read,
                                       label_records_read)
-from labeling.quality.report import aggregated_answers, quality_report_from_frames
+from labeling.quality.aggregation import aggregated_answers
+from labeling.quality.report import quality_report_from_frames
 from labeling.task_kinds import task_kind_specs
 
 AGGREGATE_NEEDS_OUT = "--aggregate needs --out FILE: where to write the aggregated answers."
