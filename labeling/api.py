@@ -167,6 +167,8 @@ class QueueClaimApi(APIView):
         return Response(serializers.ClaimSerializer({"assignment": lease}).data)
 
 
+SUBMIT_EXAMPLES = [request_example("A relevance answer for five candidates",
+                                   {"answer": RELEVANCE_ANSWER_EXAMPLE, "time_spent_ms": 8200})]
 # What a submit (plain, or with the next claim) can answer besides its label.
 SUBMIT_ERRORS = error_responses(
     400, 401, 403, 404, 409, 410, 413, 415, 422,
@@ -198,9 +200,7 @@ class AssignmentSubmitApi(APIView):
     permission_classes = [IsAuthenticated, CanLabel]
 
     # JSON only: an answer is nested JSON, which form encodings cannot carry.
-    @extend_schema(request={"application/json": serializers.SubmitRequestSerializer},
-                   examples=[request_example("A relevance answer for five candidates",
-                                             {"answer": RELEVANCE_ANSWER_EXAMPLE, "time_spent_ms": 8200})],
+    @extend_schema(request={"application/json": serializers.SubmitRequestSerializer}, examples=SUBMIT_EXAMPLES,
                    parameters=[OpenApiParameter(
                        IDEMPOTENCY_KEY_HEADER, {"type": "string", "maxLength": 200}, OpenApiParameter.HEADER,
                        description="A retry with the same key and the same body returns the first result (200). "
@@ -226,9 +226,7 @@ class AssignmentSubmitAndClaimApi(APIView):
 
     permission_classes = [IsAuthenticated, CanLabel]
 
-    @extend_schema(request={"application/json": serializers.SubmitRequestSerializer},
-                   examples=[request_example("A relevance answer for five candidates",
-                                             {"answer": RELEVANCE_ANSWER_EXAMPLE, "time_spent_ms": 8200})],
+    @extend_schema(request={"application/json": serializers.SubmitRequestSerializer}, examples=SUBMIT_EXAMPLES,
                    parameters=[OpenApiParameter(
                        IDEMPOTENCY_KEY_HEADER, {"type": "string", "maxLength": 200}, OpenApiParameter.HEADER,
                        description="As for submit: a retry with the same key and body returns the first label "
