@@ -53,47 +53,6 @@ def mean_figure(values, *, rng: np.random.Generator, n_bootstrap: int = DEFAULT_
     return {"value": mean, "low": float(low), "high": float(high), "n": int(n)}
 
 
-def unit_key(units: pd.DataFrame) -> pd.Series:
-    """One judged item = one unit of one item (``task-7|slot:3``)."""
-    return units["item"].astype(str) + "|" + units["unit"].astype(str)
-
-
-def unit_agreement(units: pd.DataFrame) -> pd.DataFrame:
-    """Per judged item: ``n_labels``, ``top`` (labels giving its most common answer) and ``share`` =
-    top / n_labels; one row per (item, unit), indexed by the unit key, for every item."""
-    if units.empty:
-        return pd.DataFrame({"n_labels": pd.Series(dtype="int64"), "top": pd.Series(dtype="int64"),
-                             "share": pd.Series(dtype="float64")})
-    keys = unit_key(units)
-    counts = pd.DataFrame({"key": keys, "value": units["value"]}).groupby(["key", "value"], sort=False).size()
-    per_key = counts.groupby(level=0, sort=False)
-    frame = pd.DataFrame({"n_labels": per_key.sum(), "top": per_key.max()})
-    frame["share"] = frame["top"] / frame["n_labels"]
-    return frame
-
-
-def agrees_with_top(units: pd.DataFrame) -> pd.Series:
-    """Per unit row: whether its value is (one of) its item's most common answer; NaN where the item
-    has a single label (no agreement to speak of)."""
-    if units.empty:
-        return pd.Series(dtype="float64")
-    keys = unit_key(units)
-    pair = pd.DataFrame({"key": keys, "value": units["value"]})
-    value_count = pair.groupby(["key", "value"], sort=False)["value"].transform("size")
-    n_labels = pair.groupby("key", sort=False)["value"].transform("size")
-    top = value_count.groupby(keys, sort=False).transform("max")
-    agrees = (value_count == top).astype("float64")
-    return agrees.where(n_labels >= 2)
-
-
-def consistency_figure(units: pd.DataFrame, *, rng: np.random.Generator,
-                       n_bootstrap: int = DEFAULT_BOOTSTRAP_SAMPLES) -> dict:
-    """Mean over items with two or more labels of the share of labels equal to the most common answer."""
-    agreement = unit_agreement(units)
-    shares = agreement.loc[agreement["n_labels"] >= 2, "share"].to_numpy()
-    return mean_figure(shares, rng=rng, n_bootstrap=n_bootstrap)
-
-
 def accuracy_figure(accuracy: pd.DataFrame, *, rng: np.random.Generator,
                     n_bootstrap: int = DEFAULT_BOOTSTRAP_SAMPLES) -> dict:
     """The share of golden (label, unit) rows that match the golden answer."""

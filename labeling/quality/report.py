@@ -38,14 +38,6 @@ def _time_per_label(labels: pd.DataFrame) -> float | None:
     return float(labels["time_spent_ms"].mean() / 1000) if len(labels) else None
 
 
-def _split(frame: pd.DataFrame, column: str) -> dict:
-    """The frame's rows per value of ``column`` (one group-by, not one scan per value)."""
-    if frame.empty:
-        return {}
-    return {name: frame.iloc[positions]
-            for name, positions in frame.groupby(column, sort=False, observed=True).indices.items()}
-
-
 def _correct_by(accuracy: pd.DataFrame, column: str) -> dict[str, np.ndarray]:
     """The accuracy rows' ``correct`` as 0/1 per value of ``column``."""
     if accuracy.empty:
