@@ -19,6 +19,11 @@ from labeling.task_kinds import task_kind_spec
 ALPHA_BOOTSTRAP_SAMPLES = 200
 
 
+def accuracy_key(scale: str) -> str:
+    """The report's key of an accuracy scale: ``accuracy`` for exact, ``accuracy_<scale>`` otherwise."""
+    return "accuracy" if scale == "exact" else f"accuracy_{scale}"
+
+
 def figure_rng(seed: int, name: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(name.encode())])
 

@@ -11,11 +11,8 @@ in a fixed number of queries, whatever the number of labels.
 """
 from __future__ import annotations
 
-import zlib
-
-import numpy as np
-
 from labeling.models import LabelerFeedback, QualitySnapshot, User
+from labeling.quality.coded import accuracy_key, figure_rng
 from labeling.quality.frames import quality_frames
 from labeling.quality.metrics import DEFAULT_BOOTSTRAP_SAMPLES, empty_figure, mean_figure, time_windows, window_start
 from labeling.quality.selectors import label_records
@@ -26,14 +23,6 @@ FEEDBACK_SHOWN = 100
 # A labeler's own golden figures leave out their newest labels: otherwise the count of golden labels
 # (or the accuracy) moving right after a submit would tell them the task they just did was golden.
 OWN_FIGURES_LAG = 10
-
-
-def _rng(seed: int, name: str) -> np.random.Generator:
-    return np.random.default_rng([seed, zlib.crc32(name.encode())])
-
-
-def _accuracy_key(scale: str) -> str:
-    return "accuracy" if scale == "exact" else f"accuracy_{scale}"
 
 
 def labeler_figures(*, kind: str, records: list[dict], golden: dict[str, dict],
@@ -53,7 +42,7 @@ def labeler_figures(*, kind: str, records: list[dict], golden: dict[str, dict],
                "held_back": int(len(labels) - scored_until), "accuracy_scales": list(spec.accuracy_scales)}
     for scale in spec.accuracy_scales:
         correct = accuracy_frames[scale]["correct"].to_numpy(dtype="float64")
-        figures[_accuracy_key(scale)] = (mean_figure(correct, rng=_rng(seed, f"accuracy:{scale}"),
+        figures[accuracy_key(scale)] = (mean_figure(correct, rng=figure_rng(seed, f"accuracy:{scale}"),
                                                      n_bootstrap=n_bootstrap) if correct.size else empty_figure())
     time_per_label = float(labels["time_spent_ms"].mean() / 1000) if len(labels) else None
     figures["time_per_label_s"] = time_per_label
@@ -72,7 +61,7 @@ def _over_time(accuracy, created, *, seed: int, n_bootstrap: int) -> dict:
     starts = window_start(accuracy["created_at"], seconds)
     correct = accuracy["correct"].to_numpy(dtype="float64")
     rows = [{"start": start.isoformat(),
-             "accuracy": mean_figure(correct[positions], rng=_rng(seed, f"time:{start.isoformat()}"),
+             "accuracy": mean_figure(correct[positions], rng=figure_rng(seed, f"time:{start.isoformat()}"),
                                      n_bootstrap=n_bootstrap)}
             for start, positions in accuracy.groupby(starts, sort=True).indices.items()]
     return {"window": window_name, "rows": rows}

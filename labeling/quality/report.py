@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from labeling.quality.aggregation import aggregate_coded
-from labeling.quality.coded import CodedFrames, codes_of, position_of
+from labeling.quality.coded import CodedFrames, accuracy_key, codes_of, position_of
 from labeling.quality.dawid_skene import AGGREGATION_METHODS
 from labeling.quality.frames import QualityFrames, quality_frames
 from labeling.quality.metrics import DEFAULT_BOOTSTRAP_SAMPLES, empty_figure, time_windows, window_start
@@ -28,10 +28,6 @@ FLAG_LOW_ACCURACY = "low accuracy"
 FLAG_LOW_CONSISTENCY = "disagrees with others"
 FLAG_FEW_GOLDEN = "few golden labels"
 FLAG_FAST = "very fast"
-
-
-def _accuracy_key(scale: str) -> str:
-    return "accuracy" if scale == "exact" else f"accuracy_{scale}"
 
 
 def _time_per_label(labels: pd.DataFrame) -> float | None:
@@ -78,7 +74,7 @@ def _pool_rows(prepared: CodedFrames, scales: tuple[str, ...]) -> list[dict]:
                "cost_per_label": float(cost) if cost is not None and not pd.isna(cost) else None}
         for scale in scales:
             own = accuracy_by_pool[scale].get(pool)
-            row[_accuracy_key(scale)] = (prepared.mean(own, f"accuracy:{scale}:pool:{pool}") if own is not None
+            row[accuracy_key(scale)] = (prepared.mean(own, f"accuracy:{scale}:pool:{pool}") if own is not None
                                          else empty_figure())
         accuracy = row["accuracy"]["value"]
         row["cost_per_correct_label"] = (row["cost_per_label"] / accuracy
@@ -112,7 +108,7 @@ def _labeler_rows(prepared: CodedFrames, scales: tuple[str, ...], overall: dict)
         row["labels_per_hour"] = 3600 / row["time_per_label_s"] if row["time_per_label_s"] > 0 else None
         for scale in scales:
             own_rows = accuracy_by_labeler[scale].get(labeler)
-            row[_accuracy_key(scale)] = (prepared.mean(own_rows, f"accuracy:{scale}:labeler:{labeler}")
+            row[accuracy_key(scale)] = (prepared.mean(own_rows, f"accuracy:{scale}:labeler:{labeler}")
                                          if own_rows is not None else empty_figure())
         row["flags"] = _labeler_flags(row, overall, median_time)
         rows.append(row)
@@ -163,7 +159,7 @@ def _group_rows(prepared: CodedFrames, column: str, scales: tuple[str, ...]) -> 
         row = {column: name, "n_labels": n_labels, "consistency": consistency}
         for scale in scales:
             own = accuracy_by[scale].get(name)
-            row[_accuracy_key(scale)] = (prepared.mean(own, f"accuracy:{scale}:{column}:{name}") if own is not None
+            row[accuracy_key(scale)] = (prepared.mean(own, f"accuracy:{scale}:{column}:{name}") if own is not None
                                          else empty_figure())
         if column == "field":
             row["alpha"] = prepared.alpha(in_group, f"field:{name}")
@@ -270,7 +266,7 @@ def quality_report_from_frames(frames: QualityFrames, *, n_bootstrap: int = DEFA
                "alpha": prepared.alpha(prepared.all_rows, "all"),
                "time_per_label_s": _time_per_label(labels)}
     for scale in scales:
-        overall[_accuracy_key(scale)] = prepared.accuracy(frames.accuracy[scale], f"{scale}:all")
+        overall[accuracy_key(scale)] = prepared.accuracy(frames.accuracy[scale], f"{scale}:all")
     report = {"kind": frames.kind, "accuracy_scales": list(scales), "overall": overall,
               "per_pool": _pool_rows(prepared, scales),
               "per_labeler": _labeler_rows(prepared, scales, overall),
