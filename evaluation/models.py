@@ -54,6 +54,13 @@ class EvalRun(models.Model):
     scenes_total = models.PositiveIntegerField(default=0)
     scenes_done = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    reuse_judgements = models.BooleanField(
+        default=True, help_text="Reuse (query crop, product) judgements of earlier runs instead of asking again.")
+    reuse_across_guides = models.BooleanField(
+        default=False, help_text="Also reuse judgements made under another version of the relevance guide.")
+    progress_at = models.DateTimeField(
+        null=True, blank=True, help_text="When generation last moved (started, or wrote a scene); the stale-run sweep reads it.")
+    resumes = models.PositiveSmallIntegerField(default=0, help_text="How often the sweep re-sent a stalled generation.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     generated_at = models.DateTimeField(null=True, blank=True)
@@ -95,6 +102,10 @@ class Candidate(models.Model):
     rank = models.PositiveSmallIntegerField()
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
     distance = models.IntegerField(help_text="Hamming distance of the binary codes")
+    task_slot = models.PositiveSmallIntegerField(
+        null=True, blank=True,
+        help_text="1-based position of this candidate in its query object's task (grade task_slot - 1 of a "
+                  "label); null when the run reused an earlier judgement instead of asking")
 
     class Meta:
         constraints = [
@@ -122,6 +133,8 @@ class BoxQueueJob(models.Model):
     scenes_total = models.PositiveIntegerField(default=0)
     scenes_done = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    progress_at = models.DateTimeField(null=True, blank=True)
+    resumes = models.PositiveSmallIntegerField(default=0)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -139,3 +152,36 @@ class BoxQueueScene(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["job", "scene"], name="box_queue_scene_unique")]
+
+
+class OfflineEvaluationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class OfflineEvaluation(models.Model):
+    """An offline evaluation of one model version on the synthetic world's test sets (no people):
+    a detector's mAP and precision/recall, an embedder's retrieval and attribute P@1. Run on the
+    ``gpu`` queue; ``results`` holds the figures once done."""
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="offline_evaluations")
+    status = models.CharField(max_length=12, choices=OfflineEvaluationStatus.choices,
+                              default=OfflineEvaluationStatus.PENDING)
+    parameters = models.JSONField(default=dict, blank=True, help_text="world seed, set sizes, distractors, K values")
+    steps_total = models.PositiveIntegerField(default=0)
+    steps_done = models.PositiveIntegerField(default=0)
+    step = models.CharField(max_length=200, blank=True, help_text="what the job is doing now")
+    results = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"offline evaluation {self.pk} of {self.model_version}"

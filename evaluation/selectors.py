@@ -3,13 +3,16 @@ run's numbers move as labels arrive; the result is cached under a key that chang
 label, so a poll between labels costs one small aggregate query."""
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Count, Max, Q, QuerySet
 
 from evaluation import metrics
-from evaluation.models import EvalRun, ModelVersion, QueryObject
-from labeling.models import Label, SceneSet
+from evaluation.models import Candidate, EvalRun, EvalRunStatus, ModelVersion, QueryObject
+from labeling.models import Label, SceneSet, Task
 from labeling.task_kinds import relevance
 
 METRICS_CACHE_SECONDS = 600
@@ -32,17 +35,81 @@ def scene_set_list() -> QuerySet[SceneSet]:
     return SceneSet.objects.annotate(n_scenes=Count("scenes")).order_by("name")
 
 
-def eval_run_label_frame(*, run: EvalRun) -> pd.DataFrame:
-    """One row per (labeler, query object, slot) of the run's non-golden labels, from one query.
+def _judgement_sql(*, run: EvalRun, columns: str) -> tuple[str, list]:
+    """The join from this run's candidates to every label that judged the same (crop, product) pair.
 
-    Staff labels are in it only when the run's queue counts them (``Queue.staff_labels_count``);
-    ``eval_run_staff_labels`` says how many there are either way.
-
+    A candidate's judgements are the labels of the tasks its pair was asked in (``task_slot`` set):
+    its own run's task, and with reuse any live run's whose queue has this run's guide version (any
+    version when ``reuse_across_guides``). Crops are content-addressed, so the same crop id means
+    the same pixels. Golden copies are never query-object tasks, so they are not in it.
     """
-    rows = list(Label.objects.filter(task__queue_id=run.queue_id, task__is_golden=False,
-                                     task__query_object__isnull=False, counts_toward_replication=True)
-                .values_list("task__query_object__id", "labeler_id", "answer"))
-    return relevance.slot_label_frame(rows)
+    tables = {"candidate": Candidate._meta.db_table, "query_object": QueryObject._meta.db_table,
+              "run": EvalRun._meta.db_table, "task": Task._meta.db_table, "label": Label._meta.db_table,
+              "queue": EvalRun._meta.get_field("queue").related_model._meta.db_table}
+    sql = f"""
+        SELECT {columns}
+        FROM {tables['candidate']} t
+        JOIN {tables['query_object']} tq ON tq.id = t.query_object_id
+        JOIN {tables['query_object']} sq ON sq.crop_id = tq.crop_id
+        JOIN {tables['candidate']} s ON s.query_object_id = sq.id AND s.product_id = t.product_id
+        JOIN {tables['run']} sr ON sr.id = sq.run_id
+        JOIN {tables['queue']} squeue ON squeue.id = sr.queue_id
+        JOIN {tables['label']} l ON l.task_id = sq.task_id
+        WHERE tq.run_id = %s AND s.task_slot IS NOT NULL AND l.counts_toward_replication
+    """
+    params: list = [run.pk]
+    if not run.reuse_judgements:
+        sql += " AND sq.run_id = tq.run_id"
+    else:
+        sql += " AND (sq.run_id = tq.run_id OR sr.status <> %s)"
+        params.append(EvalRunStatus.FAILED)
+        if not run.reuse_across_guides:
+            sql += f"""
+                AND EXISTS (SELECT 1 FROM {tables['queue']} tqueue WHERE tqueue.id = %s
+                            AND (squeue.guide_version_id = tqueue.guide_version_id
+                                 OR (squeue.guide_version_id IS NULL AND tqueue.guide_version_id IS NULL)))"""
+            params.append(run.queue_id)
+    return sql, params
+
+
+def eval_run_label_frame(*, run: EvalRun) -> pd.DataFrame:
+    """One row per (labeler, query object, slot) judging this run's candidates, from one query.
+
+    ``slot`` is the candidate's rank in this run. A grade comes from the label of whichever run asked
+    the pair (grade ``task_slot - 1`` of that label), so a run that reused judgements sees the
+    earlier runs' grades of its pairs beside its own (PIPELINE.md, "Judgement reuse"). Staff labels
+    are in it only when their queue counts them (``Queue.staff_labels_count``);
+    ``eval_run_staff_labels`` says how many there are either way.
+    """
+    sql, params = _judgement_sql(run=run, columns="t.query_object_id, t.rank, l.labeler_id, l.answer, s.task_slot")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    grades = []
+    for query_object_id, rank, labeler_id, answer, task_slot in rows:
+        if isinstance(answer, str):
+            answer = json.loads(answer)
+        answered = (answer or {}).get("grades") or []
+        if task_slot <= len(answered) and answered[task_slot - 1] is not None:
+            grades.append((query_object_id, labeler_id, rank, answered[task_slot - 1]))
+    frame = pd.DataFrame(grades, columns=["query_object_id", "labeler_id", "slot", "grade"])
+    frame = frame.astype({"query_object_id": "int64", "labeler_id": "int64", "slot": "int64", "grade": "object"})
+    return frame.sort_values(["query_object_id", "slot", "labeler_id"], ignore_index=True)[list(LABEL_FRAME_COLUMNS)]
+
+
+def eval_run_reuse(*, run: EvalRun) -> dict:
+    """How many of the run's candidate slots it asked and how many it reused, and judged@k coverage:
+    the share of its top-k slots with at least one judgement (docs/METRICS.md, section 1)."""
+    counts = Candidate.objects.filter(query_object__run=run).aggregate(
+        slots=Count("pk"), asked=Count("pk", filter=Q(task_slot__isnull=False)))
+    sql, params = _judgement_sql(run=run, columns="DISTINCT t.id")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM ({sql}) judged", params)
+        judged = cursor.fetchone()[0]
+    slots = counts["slots"]
+    return {"slots": slots, "asked": counts["asked"], "reused": slots - counts["asked"], "judged": judged,
+            "judged_coverage": (judged / slots) if slots else None,
+            "reuse_judgements": run.reuse_judgements, "reuse_across_guides": run.reuse_across_guides}
 
 
 def eval_run_staff_labels(*, run: EvalRun) -> dict:
@@ -60,7 +127,15 @@ def eval_run_query_object_frame(*, run: EvalRun) -> pd.DataFrame:
 
 
 def _labels_version(run: EvalRun) -> tuple[int, int]:
-    state = Label.objects.filter(task__queue_id=run.queue_id).aggregate(n=Count("pk"), last=Max("pk"))
+    """(label count, newest label id) over the queues whose labels can judge this run's pairs: its
+    own, and with reuse those of every run sharing a (crop, product) pair with it."""
+    queue_ids = {run.queue_id}
+    if run.reuse_judgements:
+        sql, params = _judgement_sql(run=run, columns="DISTINCT sr.queue_id")
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            queue_ids |= {row[0] for row in cursor.fetchall()}
+    state = Label.objects.filter(task__queue_id__in=queue_ids).aggregate(n=Count("pk"), last=Max("pk"))
     return state["n"], state["last"] or 0
 
 

@@ -207,8 +207,14 @@ def model_version_register(*, kind: str, name: str, version_tag: str, checkpoint
 def eval_run_create(*, created_by, name: str, scene_set: SceneSet, detector: ModelVersion, embedder: ModelVersion,
                     restrict_category: bool = True, restrict_gender: bool = False, replication: int = 3,
                     golden_rate: float = 0.0, baseline: EvalRun | None = None, top_k: int = 5,
+                    reuse_judgements: bool = True, reuse_across_guides: bool = False,
                     start_generation: bool = True) -> EvalRun:
     """Create a run and its relevance queue; generation is enqueued once the rows are committed.
+
+    With ``reuse_judgements`` (the default) generation asks only the (query crop, product) pairs
+    no earlier run asked under the same relevance guide version (any version with
+    ``reuse_across_guides``), and the run's metrics read every judgement of its pairs; without it
+    the run asks every slot and reads only its own labels (PIPELINE.md, "Judgement reuse").
 
     ``start_generation=False`` leaves the run pending for a caller that generates in-process
     (``eval_run_generate_all``, used by ``demo_setup``).
@@ -237,6 +243,7 @@ def eval_run_create(*, created_by, name: str, scene_set: SceneSet, detector: Mod
             name=name, scene_set=scene_set, detector=detector, embedder=embedder,
             restrict_category=restrict_category, restrict_gender=restrict_gender, replication=replication,
             golden_rate=golden_rate, top_k=top_k, baseline=baseline, queue=queue, scenes_total=scenes_total,
+            reuse_judgements=reuse_judgements, reuse_across_guides=reuse_judgements and reuse_across_guides,
             created_by=created_by)
         if golden_rate > 0:
             # The oracle's answers for this run's payloads (its candidates are the run's own).
@@ -265,7 +272,8 @@ def eval_run_generation_start(*, run_id: int) -> list[int]:
         if run.status == EvalRunStatus.PENDING:
             run.status = EvalRunStatus.GENERATING
             run.scenes_total = len(scene_ids)
-            run.save(update_fields=["status", "scenes_total"])
+            run.progress_at = timezone.now()
+            run.save(update_fields=["status", "scenes_total", "progress_at"])
     done = set(EvalRunScene.objects.filter(run_id=run_id).values_list("scene_id", flat=True))
     remaining = [pk for pk in scene_ids if pk not in done]
     if not remaining:
@@ -403,6 +411,7 @@ def _scene_write(*, run: EvalRun, scene: Image, detected: list[DetectedObject], 
                 QueryObject(run=run, scene=scene, ordinal=ordinal, box=[float(v) for v in found.box],
                             category=found.category, score=float(found.score), gender=found.gender, crop=crop)
                 for ordinal, (found, crop) in enumerate(zip(detected, crops))])
+            asked_before = _pairs_asked_before(run=run, crop_ids=[crop.pk for crop in crops])
             candidates_of: list[list[Product]] = []
             candidate_rows = []
             for query_object, found in zip(query_objects, detected):
@@ -410,9 +419,16 @@ def _scene_write(*, run: EvalRun, scene: Image, detected: list[DetectedObject], 
                 ranked = [(products[int(pid)], int(distance))
                           for pid, distance in zip(found.candidate_ids, found.candidate_distances)
                           if pid >= 0 and int(pid) in products]
-                candidates_of.append([product for product, _ in ranked])
-                candidate_rows.extend(Candidate(query_object=query_object, rank=rank, product=product, distance=distance)
-                                      for rank, (product, distance) in enumerate(ranked, start=1))
+                # A pair an earlier run asked is not asked again: its candidate keeps no task slot
+                # and the metrics read that run's judgements of the pair.
+                asked = []
+                for rank, (product, distance) in enumerate(ranked, start=1):
+                    reused = (query_object.crop_id, product.pk) in asked_before
+                    if not reused:
+                        asked.append(product)
+                    candidate_rows.append(Candidate(query_object=query_object, rank=rank, product=product,
+                                                    distance=distance, task_slot=None if reused else len(asked)))
+                candidates_of.append(asked)
             Candidate.objects.bulk_create(candidate_rows)
             specs, oracle_answers = [], {}
             for query_object, ranked in zip(query_objects, candidates_of):
@@ -442,12 +458,28 @@ def _scene_write(*, run: EvalRun, scene: Image, detected: list[DetectedObject], 
             for query_object in query_objects:
                 query_object.task = tasks.get(f"scene:{scene.pk}:object:{query_object.ordinal}")
             QueryObject.objects.bulk_update(query_objects, ["task"])
-            EvalRun.objects.filter(pk=run.pk).update(scenes_done=F("scenes_done") + 1)
+            EvalRun.objects.filter(pk=run.pk).update(scenes_done=F("scenes_done") + 1, progress_at=timezone.now())
     except IntegrityError:
         if EvalRunScene.objects.filter(run=run, scene=scene).exists():
             return False
         raise
     return True
+
+
+def _pairs_asked_before(*, run: EvalRun, crop_ids: list[int]) -> set[tuple[int, int]]:
+    """(crop id, product id) pairs of these crops that another live run already put in a task, under
+    this run's guide version (any version when the run allows it); empty when the run reuses nothing.
+
+    Crops are content-addressed, so the same pixels from another run are the same crop row. A pair
+    asked in a run still labeling counts too: it is already in a queue and would only be asked twice.
+    """
+    if not run.reuse_judgements or not crop_ids:
+        return set()
+    earlier = (Candidate.objects.filter(query_object__crop_id__in=crop_ids, task_slot__isnull=False)
+               .exclude(query_object__run_id=run.pk).exclude(query_object__run__status=EvalRunStatus.FAILED))
+    if not run.reuse_across_guides:
+        earlier = earlier.filter(query_object__run__queue__guide_version_id=run.queue.guide_version_id)
+    return set(earlier.values_list("query_object__crop_id", "product_id").distinct())
 
 
 def _run_golden_set(*, run: EvalRun) -> GoldenSet:
