@@ -109,7 +109,8 @@ class EvalRunDetailApi(StaffReadEngineerWriteApi):
                    responses={200: EvalRunDetailOutputSerializer, **error_responses(401, 403, 404)})
     def get(self, request, run_id: int):
         run = get_object_or_404(selectors.eval_run_list(), pk=run_id)
-        context = {"metrics": selectors.eval_run_metrics(run=run), "comparison": selectors.eval_run_comparison(run=run)}
+        context = {"metrics": selectors.eval_run_metrics(run=run), "comparison": selectors.eval_run_comparison(run=run),
+                   "reuse": selectors.eval_run_reuse(run=run)}
         return Response(EvalRunDetailOutputSerializer(run, context=context).data)
 
 

@@ -90,7 +90,7 @@ class EvalRunOutputSerializer(serializers.ModelSerializer):
         model = EvalRun
         fields = ["id", "name", "status", "error", "progress", "queue_id", "scene_set", "detector", "embedder",
                   "restrict_category", "restrict_gender", "replication", "golden_rate", "top_k", "baseline_id",
-                  "created_at", "generated_at"]
+                  "reuse_judgements", "reuse_across_guides", "created_at", "generated_at"]
 
     @extend_schema_field({"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}})
     def get_scene_set(self, run: EvalRun) -> dict:
@@ -124,12 +124,28 @@ COMPARISON_SCHEMA = {
 }
 
 
+REUSE_SCHEMA = {
+    "type": "object",
+    "description": "Judgement reuse: candidate slots of the run, how many it asked labelers about and how many "
+                   "it took from earlier runs' judgements of the same (crop, product) pair, and judged@k "
+                   "coverage (the share of slots with at least one judgement).",
+    "properties": {"slots": {"type": "integer"}, "asked": {"type": "integer"}, "reused": {"type": "integer"},
+                   "judged": {"type": "integer"}, "judged_coverage": {"type": "number", "nullable": True},
+                   "reuse_judgements": {"type": "boolean"}, "reuse_across_guides": {"type": "boolean"}},
+}
+
+
 class EvalRunDetailOutputSerializer(EvalRunOutputSerializer):
     metrics = serializers.SerializerMethodField()
     comparison = serializers.SerializerMethodField()
+    reuse = serializers.SerializerMethodField()
 
     class Meta(EvalRunOutputSerializer.Meta):
-        fields = EvalRunOutputSerializer.Meta.fields + ["metrics", "comparison"]
+        fields = EvalRunOutputSerializer.Meta.fields + ["metrics", "comparison", "reuse"]
+
+    @extend_schema_field(REUSE_SCHEMA)
+    def get_reuse(self, run: EvalRun) -> dict:
+        return self.context["reuse"]
 
     @extend_schema_field(METRICS_SCHEMA)
     def get_metrics(self, run: EvalRun) -> dict:
@@ -155,3 +171,9 @@ class EvalRunCreateSerializer(serializers.Serializer):
     top_k = StrictIntegerField(default=5, min_value=1, max_value=MAX_TOP_K)
     baseline = StrictPrimaryKeyRelatedField(queryset=EvalRun.objects.all(), required=False, allow_null=True,
                                             default=None, help_text="An existing run to compare with.")
+    reuse_judgements = StrictBooleanField(
+        default=True, help_text="Ask only the (query crop, product) pairs no earlier run asked under the same "
+                                "relevance guide version, and read the earlier judgements of the others. False "
+                                "forces fresh judgements of every slot.")
+    reuse_across_guides = StrictBooleanField(
+        default=False, help_text="With reuse, also reuse judgements made under another relevance guide version.")

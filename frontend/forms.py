@@ -80,6 +80,13 @@ class EvalRunForm(forms.Form):
     baseline = forms.ModelChoiceField(queryset=EvalRun.objects.order_by("-created_at"), required=False,
                                       empty_label="No baseline",
                                       help_text="Report relative gains over this run, on the scenes both judged.")
+    reuse_judgements = forms.BooleanField(
+        required=False, initial=True, label="Reuse earlier judgements",
+        help_text="Ask labelers only about (crop, product) pairs no earlier run asked under this guide version. "
+                  "Turn off to force fresh judgements of every slot.")
+    reuse_across_guides = forms.BooleanField(
+        required=False, initial=False, label="Also reuse judgements made under other guide versions",
+        help_text="Only with reuse on. Grades from another version of the relevance guide may mean something else.")
 
 
 class BoxQueueForm(forms.Form):
