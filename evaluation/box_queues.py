@@ -83,7 +83,9 @@ def box_queue_preannotation_start(*, job_id: int) -> list[int]:
             return []
         if job.status == BoxQueueJobStatus.PENDING:
             job.status = BoxQueueJobStatus.PREANNOTATING
-            job.save(update_fields=["status"])
+            # The stalled-job sweep (recovery.py) measures from here until the first scene is written.
+            job.progress_at = timezone.now()
+            job.save(update_fields=["status", "progress_at"])
         scene_ids = list(job.scene_set.scenes.order_by("pk").values_list("pk", flat=True))
     done = set(BoxQueueScene.objects.filter(job_id=job_id).values_list("scene_id", flat=True))
     remaining = [pk for pk in scene_ids if pk not in done]
@@ -103,15 +105,17 @@ def box_queue_fail(*, job_id: int, error: str) -> None:
         status=BoxQueueJobStatus.FAILED, error=error[:4000])
 
 
-def _proposals(*, detector: ModelVersion, scenes: list[Image]) -> dict[int, list[dict]]:
-    """The detector's boxes per scene, categories mapped onto the platform's taxonomy."""
+def _proposals(*, detector: ModelVersion, scenes: list[Image], batch_size: int | None = None) -> dict[int, list[dict]]:
+    """The detector's boxes per scene, categories mapped onto the platform's taxonomy. ``batch_size``
+    (scenes per forward pass; None: the detector's default) shrinks on an out-of-memory retry."""
     from evaluation import runtime_cache
     from labeling.services.images import image_open
 
     model = runtime_cache.detector_for(detector)
     threshold = float(detector.config.get(PROPOSAL_THRESHOLD_CONFIG_KEY, DEFAULT_PROPOSAL_THRESHOLD))
     category_map = detector.config.get("category_map") or {}
-    found = model.detect([image_open(image=scene) for scene in scenes], score_threshold=threshold)
+    batch = {} if batch_size is None else {"batch_size": batch_size}
+    found = model.detect([image_open(image=scene) for scene in scenes], score_threshold=threshold, **batch)
     proposals = {}
     for scene, detections in zip(scenes, found):
         proposals[scene.pk] = [
@@ -121,7 +125,7 @@ def _proposals(*, detector: ModelVersion, scenes: list[Image]) -> dict[int, list
     return proposals
 
 
-def box_queue_preannotate_scenes(*, job_id: int, scene_ids: list[int]) -> int:
+def box_queue_preannotate_scenes(*, job_id: int, scene_ids: list[int], batch_size: int | None = None) -> int:
     """Run the detector on the scenes of ``scene_ids`` not written yet (outside any transaction),
     then write each scene's task with its done mark. Returns how many scenes it wrote."""
     job = BoxQueueJob.objects.select_related("detector", "queue").get(pk=job_id)
@@ -131,7 +135,8 @@ def box_queue_preannotate_scenes(*, job_id: int, scene_ids: list[int]) -> int:
     scenes = list(Image.objects.filter(pk__in=[pk for pk in scene_ids if pk not in done]).order_by("pk"))
     written = 0
     if scenes:
-        proposals = _proposals(detector=job.detector, scenes=scenes) if job.detector_id else {}
+        proposals = (_proposals(detector=job.detector, scenes=scenes, batch_size=batch_size)
+                     if job.detector_id else {})
         for scene in scenes:
             written += int(_scene_write(job=job, scene=scene, proposals=proposals.get(scene.pk, [])))
     box_queue_finish_if_complete(job_id=job_id)
@@ -177,7 +182,7 @@ def _scene_write(*, job: BoxQueueJob, scene: Image, proposals: list[dict]) -> bo
             BoxQueueScene.objects.create(job=job, scene=scene, proposals=len(proposals))
             tasks_create(queue=job.queue, specs=[TaskSpec(source_key=f"scene:{scene.pk}",
                                                           payload=_payload(scene=scene, proposals=proposals))])
-            BoxQueueJob.objects.filter(pk=job.pk).update(scenes_done=F("scenes_done") + 1)
+            BoxQueueJob.objects.filter(pk=job.pk).update(scenes_done=F("scenes_done") + 1, progress_at=timezone.now())
     except IntegrityError:
         if BoxQueueScene.objects.filter(job=job, scene=scene).exists():
             return False

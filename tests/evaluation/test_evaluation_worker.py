@@ -12,6 +12,7 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 from config.celery import app as celery_app
+from config.queues import QUEUE_DEFAULT, QUEUE_GPU
 from evaluation import services, tasks
 from evaluation.models import EvalRun, EvalRunStatus, QueryObject
 from labeling.models import SceneSet, Task
@@ -53,7 +54,7 @@ def celery_worker_process(media, tmp_path):
     log_path = tmp_path / "worker.log"
     with open(log_path, "wb") as log:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default,gpu", "-P", "solo",
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", f"{QUEUE_DEFAULT},{QUEUE_GPU}", "-P", "solo",
              "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
             cwd=REPO_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
     try:

@@ -243,7 +243,7 @@ def test_an_expert_uses_the_box_queue_review_and_golden_pages_with_nothing_block
     watched_browser.visit(f"/overview/queues/{job.queue_id}/", "[data-testid=box-job][data-status=preannotating]")
     # box_job.js polls the API (connect-src 'self') and reloads the page once the job is ready.
     # The hand-made detector row has no checkpoint to run: the job finishes with no proposals.
-    monkeypatch.setattr(box_queues, "_proposals", lambda *, detector, scenes: {scene.pk: [] for scene in scenes})
+    monkeypatch.setattr(box_queues, "_proposals", lambda *, detector, scenes, batch_size=None: {scene.pk: [] for scene in scenes})
     box_queues.box_queue_preannotate_scenes(job_id=job.pk,
                                             scene_ids=list(job.scene_set.scenes.values_list("pk", flat=True)))
     watched_browser.page.locator("[data-testid=box-job][data-status=ready]").wait_for()
