@@ -301,3 +301,81 @@ def heatmap(*, values: Sequence[str], matrix: Sequence[Sequence[int]],
         rows.append({"value": value_text(value), "cells": cells, "total": total,
                      "correct_text": percent_text(correct / total, 0) if total else NO_DATA})
     return {"columns": [value_text(value) for value in values], "rows": rows}
+
+
+# -- gains and grouped bars (run comparison) ------------------------------------------------------
+
+GAIN_STEPS = (0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0)
+BARS_WIDTH, BARS_HEIGHT = 900, 280
+BARS_MARGIN = {"left": 52, "right": 16, "top": 16, "bottom": 52}
+
+
+def signed_percent_text(value: float | None, digits: int = 1) -> str:
+    return NO_DATA if value is None else f"{value * 100:+.{digits}f}%"
+
+
+def gain_domain(figures: Sequence[dict | None]) -> tuple[float, float]:
+    """A domain symmetric about zero gain that holds every value and interval end of ``figures``,
+    rounded up to a step of GAIN_STEPS (at least +-5%), so the zero line sits in the middle."""
+    reach = 0.0
+    for figure in figures:
+        for key in ("value", "low", "high"):
+            value = (figure or {}).get(key)
+            if value is not None and math.isfinite(value):
+                reach = max(reach, abs(value))
+    bound = next((step for step in GAIN_STEPS if step >= reach), math.ceil(reach / GAIN_STEPS[-1]) * GAIN_STEPS[-1])
+    return -bound, bound
+
+
+def gain_chart(*, title: str, axis_label: str, rows: Sequence[dict]) -> dict:
+    """Relative gains with their 95% intervals, one row per label, on a domain symmetric about 0
+    (``interval_chart`` with signed percent text; its one grid line is zero gain)."""
+    low, high = gain_domain([row.get("figure") for row in rows])
+    # Three ticks: in a half-width card five signed labels run into each other; the one grid line is zero.
+    ticks = (low, 0.0, high)
+    return interval_chart(title=title, axis_label=axis_label, rows=rows, domain=(low, high), ticks=ticks,
+                          as_text=signed_percent_text, tick_text=lambda value: signed_percent_text(value, 0))
+
+
+def grouped_bar_chart(*, chart_id: str, title: str, y_label: str, x_label: str, series: Sequence[str],
+                      groups: Sequence[dict], domain: tuple[float, float] = SHARE_DOMAIN,
+                      as_text: Callable[[float | None], str] = percent_text) -> dict:
+    """Bars side by side per group, one colour per series, each bar with its 95% interval whisker.
+
+    ``series``: the series' names in legend order; ``groups``: ``{"label", "figures": [figure per
+    series]}`` (a figure without a value draws no bar)."""
+    left, right = BARS_MARGIN["left"], BARS_WIDTH - BARS_MARGIN["right"]
+    top, bottom = BARS_MARGIN["top"], BARS_HEIGHT - BARS_MARGIN["bottom"]
+    colours = [SERIES_COLOURS[index % len(SERIES_COLOURS)] for index in range(len(series))]
+
+    def y_of(value: float) -> float:
+        return _round(bottom - _position(value, domain) * (bottom - top))
+
+    slot = (right - left) / max(len(groups), 1)
+    bar_width = (slot - 12) / max(len(series), 1)
+    shaped_groups = []
+    for index, group in enumerate(groups):
+        bars = []
+        for position, (name, figure, colour) in enumerate(zip(series, group["figures"], colours)):
+            figure = figure or {}
+            value = figure.get("value")
+            x = left + index * slot + 6 + position * bar_width
+            bar = {"series": name, "colour": colour, "x": _round(x + 1), "width": _round(max(bar_width - 2, 1)),
+                   "center": _round(x + bar_width / 2), "has_value": value is not None,
+                   "title": figure_sentence(f"{group['label']}, {name}", figure, as_text=as_text)}
+            if value is not None:
+                bar.update({"y": y_of(value), "height": _round(bottom - y_of(value))})
+                low, high = figure.get("low"), figure.get("high")
+                bar["has_interval"] = low is not None and high is not None and high > low
+                if bar["has_interval"]:
+                    bar.update({"y_low": y_of(low), "y_high": y_of(high), "cap_x1": _round(x + bar_width / 2 - 3),
+                                "cap_x2": _round(x + bar_width / 2 + 3)})
+            bars.append(bar)
+        shaped_groups.append({"label": group["label"], "label_x": _round(left + (index + 0.5) * slot), "bars": bars})
+    y_ticks = [{"y": y_of(value), "text": percent_text(value, 0)} for value in SHARE_TICKS] if domain == SHARE_DOMAIN \
+        else [{"y": y_of(value), "text": as_text(value)} for value in (domain[0], sum(domain) / 2, domain[1])]
+    return {"id": chart_id, "title": title, "empty": not groups, "width": BARS_WIDTH, "height": BARS_HEIGHT,
+            "left": left, "right": right, "top": top, "bottom": bottom, "groups": shaped_groups,
+            "legend": [{"name": name, "colour": colour} for name, colour in zip(series, colours)],
+            "y_ticks": y_ticks, "x_label": x_label, "y_label": y_label, "x_label_y": BARS_HEIGHT - 6,
+            "x_tick_y": bottom + 16, "y_label_x": 14, "y_label_y": _round((top + bottom) / 2)}

@@ -204,7 +204,8 @@ def judged_run_create(db, engineer, pool):
             query_object = QueryObject.objects.create(run=run, scene=scene, ordinal=ordinal // 2,
                                                       box=[20.0, 20.0, 120.0, 200.0], category=category_slug,
                                                       score=0.9, crop=crop)
-            Candidate.objects.bulk_create([Candidate(query_object=query_object, rank=rank, product=product, distance=rank)
+            Candidate.objects.bulk_create([Candidate(query_object=query_object, rank=rank, product=product, distance=rank,
+                                                     task_slot=rank)
                                            for rank, product in enumerate(products, 1)])
             query_objects.append(query_object)
             specs.append(TaskSpec(source_key=f"object:{query_object.pk}", payload={
