@@ -1,19 +1,23 @@
 """Offline evaluation of a detector checkpoint on the synthetic world (no humans needed).
 
-Test: the demo world's test split (seed 0, 2,000 products, 400 scenes -> 80 scenes). The score
-threshold is the one that maximises F1 on the validation split of the same seed's 3,000-scene
-world (300 scenes, never trained on: splits depend only on seed and scene id). Prints COCO mAP
-(pycocotools), precision and recall at that threshold, fine and rolled up to coarse categories,
-and CPU inference time per scene at batch 1 and 8 for 1 and 2 threads.
+Test: the demo world's test split (seed 0, 2,000 products, the 80 test scenes of the 400-scene
+world). The score threshold is the one that maximises F1 on 300 validation scenes of the same
+seed (the val split of its 3,000-scene world, never trained on: splits depend only on seed and
+scene id). Prints COCO mAP (pycocotools), precision and recall at that threshold, fine and rolled
+up to coarse categories, and CPU inference time per scene at batch 1 and 8 for 1 and 2 threads.
+
+The figures come from ``models_runtime.offline.detector_offline_evaluate``, the function the
+platform's offline-evaluation job runs (evaluation/OFFLINE.md), so both give the same numbers for
+the same test sets.
 
     python benchmarks/detector_offline.py [--checkpoint fixtures/models/detector_default.pt]
+        [--seed 0] [--products 2000] [--val-scenes 300] [--test-scenes 80] [--no-speed]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,9 +27,9 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from models_runtime.detector import Detector  # noqa: E402
-from models_runtime.metrics.detection import coco_map, precision_recall_at_f1_optimal  # noqa: E402
-from models_runtime.training.detector import evaluate_detector, load_coco_detection  # noqa: E402
-from models_runtime.world import build_world, export_coco  # noqa: E402
+from models_runtime.offline import DetectorTestSets, detector_offline_evaluate, split_scenes  # noqa: E402
+
+SPEED_SCENES = 64
 
 
 def ms_per_scene(detector: Detector, images: list[Image.Image], threshold: float, batch_size: int,
@@ -39,30 +43,30 @@ def ms_per_scene(detector: Detector, images: list[Image.Image], threshold: float
     return 1000 * best
 
 
-def main() -> None:
+def print_progress(done: int, total: int, step: str) -> None:
+    print(f"[{done}/{total}] {step}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    defaults = DetectorTestSets()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default="fixtures/models/detector_default.pt")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--products", type=int, default=defaults.n_products, help="catalogue the scenes draw from")
+    parser.add_argument("--val-scenes", type=int, default=defaults.val_scenes,
+                        help="validation scenes that choose the F1-optimal threshold")
+    parser.add_argument("--test-scenes", type=int, default=defaults.test_scenes)
+    parser.add_argument("--no-speed", action="store_true", help="leave out the CPU timing")
+    args = parser.parse_args(argv)
     detector = Detector.from_checkpoint(args.checkpoint, device="cpu")
-    with tempfile.TemporaryDirectory() as scratch:
-        started = time.perf_counter()
-        val_json = export_coco(build_world(seed=args.seed, n_scenes=3000), Path(scratch) / "val", "val")
-        test_json = export_coco(build_world(seed=args.seed), Path(scratch) / "test", "test")
-        print(f"exported val and test scenes in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-        val = load_coco_detection(val_json, keep_empty=True)
-        test = load_coco_detection(test_json, keep_empty=True)
-        val_detections, val_truth = evaluate_detector(detector, val, score_threshold=0.05)
-        test_detections, test_truth = evaluate_detector(detector, test, score_threshold=0.05)
-        report = {"checkpoint": args.checkpoint, "val_scenes": len(val), "test_scenes": len(test),
-                  "test_boxes": int(sum(len(e.boxes) for e in test))}
-        for rollup in (False, True):
-            point = precision_recall_at_f1_optimal(val_detections, val_truth, test_detections, test_truth,
-                                                   rollup=rollup)
-            report["coarse" if rollup else "fine"] = {
-                **coco_map(test_detections, test_truth, rollup=rollup),
-                **{key: point[key] for key in ("threshold", "precision", "recall", "f1")}}
-        images = [Image.open(e.image_path).convert("RGB") for e in test[:64]]
+    test_sets = DetectorTestSets(seed=args.seed, n_products=args.products, val_scenes=args.val_scenes,
+                                 test_scenes=args.test_scenes)
+    evaluated = detector_offline_evaluate(detector, test_sets, progress=print_progress)
+    print(f"detected and scored in {sum(evaluated.seconds.values()):.1f} s", file=sys.stderr)
+    report = {"checkpoint": args.checkpoint, **evaluated.figures}
+    if not args.no_speed:
+        world, scenes = split_scenes(seed=args.seed, n_products=args.products, split="test", count=args.test_scenes)
+        images = [world.render_scene(scene).convert("RGB") for scene in scenes[:SPEED_SCENES]]
         threshold = report["fine"]["threshold"]
         speed = {}
         for threads in (1, 2):
@@ -72,6 +76,7 @@ def main() -> None:
                     ms_per_scene(detector, images, threshold, batch_size), 1)
         report["cpu_speed"] = speed
     print(json.dumps(report, indent=1))
+    return report
 
 
 if __name__ == "__main__":

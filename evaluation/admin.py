@@ -3,18 +3,37 @@ from django.contrib import admin
 from evaluation import models
 
 
-@admin.register(models.ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
-    """Model versions come in through POST /api/v1/model-versions, which validates the checkpoint
-    (evaluation.services.model_version_register); the admin may rename and annotate them, but it
-    neither adds one nor swaps a checkpoint, which would skip that validation."""
-
-    list_display = ("kind", "name", "version_tag", "created_at")
-    list_filter = ("kind",)
-    readonly_fields = ("kind", "checkpoint", "config", "created_by", "created_at")
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Shown, never written: every write goes through the services, which validate what the admin
+    would not (a checkpoint's architecture and weights, an evaluation's parameters)."""
 
     def has_add_permission(self, request):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(models.ModelVersion)
+class ModelVersionAdmin(ReadOnlyAdmin):
+    """Model versions come in through /models/new/ or POST /api/v1/model-versions
+    (evaluation.services.model_version_register)."""
+
+    list_display = ("kind", "name", "version_tag", "created_by", "created_at")
+    list_filter = ("kind",)
+    search_fields = ("name", "version_tag")
+
+
+@admin.register(models.OfflineEvaluation)
+class OfflineEvaluationAdmin(ReadOnlyAdmin):
+    """Started from a version's page or POST /api/v1/model-versions/<id>/offline-evaluations
+    (evaluation.offline.offline_evaluation_request)."""
+
+    list_display = ("id", "model_version", "status", "steps_done", "steps_total", "created_by", "created_at")
+    list_filter = ("status", "model_version__kind")
 
 
 @admin.register(models.EvalRun)

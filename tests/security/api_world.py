@@ -34,6 +34,7 @@ class ApiWorld:
     checkpoint_name: str  # the detector version's stored checkpoint
     pair_import_id: int  # a finished creator-pair import of the tiny world
     labeler_id: int  # the labeler's user id (a labeler's quality page)
+    offline_evaluation_id: int  # a pending offline evaluation of the detector version
 
     def path_ids(self) -> dict[str, list[int]]:
         """Real ids for each path parameter of the API."""
@@ -45,6 +46,8 @@ class ApiWorld:
             "set_id": [self.golden_set_id],
             "item_id": [self.golden_item_id],
             "import_id": [self.pair_import_id],
+            "version_id": [self.detector_id, self.embedder_id],
+            "evaluation_id": [self.offline_evaluation_id],
         }
 
     def body_ids(self) -> dict[str, list[int]]:
@@ -65,6 +68,7 @@ def relevance_payload(number: int) -> dict:
 def api_world_build(*, checkpoint_folder: Path) -> ApiWorld:
     import torch
 
+    from evaluation.offline import offline_evaluation_request
     from evaluation.services import eval_run_create, eval_run_generate_all, model_version_register
     from labeling.golden.services import GoldenItemInput, golden_items_put, golden_set_create, queue_golden_sets_add
     from labeling.models import Image, Pool, PoolKind, Role, SceneSet, Task, TaskImage
@@ -111,6 +115,7 @@ def api_world_build(*, checkpoint_folder: Path) -> ApiWorld:
                           embedder=embedder_version, scene_set=SceneSet.objects.get(pk=tiny_world.scene_set_id),
                           replication=1, start_generation=False)
     run = eval_run_generate_all(run_id=run.pk)
+    offline_evaluation = offline_evaluation_request(model_version=detector_version, created_by=users[Role.ENGINEER])
     run_lease = assignment_claim(queue=run.queue, labeler=labeler)
     assert run_lease is not None, "the generated run has no task for the labeler"
     seen = set(TaskImage.objects.filter(task__assignments__labeler=labeler).values_list("image__file", flat=True))
@@ -127,4 +132,5 @@ def api_world_build(*, checkpoint_folder: Path) -> ApiWorld:
         run_id=run.pk, run_queue_id=run.queue_id, detector_id=detector_version.pk, embedder_id=embedder_version.pk,
         scene_set_id=tiny_world.scene_set_id, labeler_image_name=sorted(seen)[0], other_image_name=other.file.name,
         checkpoint_name=detector_version.checkpoint.name, pair_import_id=pair_import.pk, labeler_id=labeler.pk,
+        offline_evaluation_id=offline_evaluation.pk,
     )

@@ -37,6 +37,7 @@ def no_generation(monkeypatch):
 
     enqueued = []
     monkeypatch.setattr(tasks.eval_run_generate, "delay", lambda run_id: enqueued.append(run_id))
+    monkeypatch.setattr(tasks.offline_evaluation_run, "delay", lambda evaluation_id: enqueued.append(evaluation_id))
     return enqueued
 
 
