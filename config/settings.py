@@ -10,6 +10,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from config.queues import QUEUE_DEFAULT, QUEUE_GPU
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -88,6 +90,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+# Web processes keep a connection for DB_CONN_MAX_AGE seconds; Celery workers and beat set it to 0
+# when they start (config/celery.py), so a worker holds no connection between tasks.
 IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
 
 AUTH_USER_MODEL = "labeling.User"
@@ -162,6 +166,15 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Shop-the-look labeling and relevance evaluation API",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # One name per choice set in the schema (several models have a `status` or `kind`).
+    "ENUM_NAME_OVERRIDES": {
+        "ModelKindEnum": "evaluation.models.ModelKind.choices",
+        "EvalRunStatusEnum": "evaluation.models.EvalRunStatus.choices",
+        "BoxQueueJobStatusEnum": "evaluation.models.BoxQueueJobStatus.choices",
+        # Pair imports and offline evaluations share one set: pending, running, done, failed.
+        "JobStatusEnum": "labeling.models.PairImportStatus.choices",
+        "UserRoleEnum": "labeling.models.Role.choices",
+    },
 }
 
 # Celery: an embedded filesystem broker by default, so one machine needs no Redis.
@@ -182,13 +195,46 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_DEFAULT_QUEUE = QUEUE_DEFAULT
 CELERY_TASK_ROUTES = {
-    "evaluation.tasks.eval_run_generate_scenes": {"queue": "gpu"},
-    "evaluation.tasks.box_queue_preannotate_scenes": {"queue": "gpu"},
-    "evaluation.tasks.*": {"queue": "default"},
+    "evaluation.tasks.eval_run_generate_scenes": {"queue": QUEUE_GPU},
+    "evaluation.tasks.box_queue_preannotate_scenes": {"queue": QUEUE_GPU},
+    "evaluation.tasks.offline_evaluation_run": {"queue": QUEUE_GPU},
+    "evaluation.tasks.*": {"queue": QUEUE_DEFAULT},
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+
+# Time limits of the evaluation tasks, in seconds (evaluation/PIPELINE.md, "Workers"). A chunk of 16
+# scenes took 1.5-2.5 s on two busy CPU cores with the default models, and 14 s as a worker's first
+# chunk, which also loads the models and embeds the catalogue into its index (2,000 products there;
+# about a second per 1,000 products on CPU). The soft limit leaves room for a catalogue of a million
+# products on a GPU; a chunk that passes it is abandoned (each scene is its own transaction) and
+# retried; the hard limit kills the process running it a little later. Limits need the prefork
+# pool (./scripts/run's); the solo pool ignores them.
+EVAL_CHUNK_SOFT_TIME_LIMIT = int(os.environ.get("EVAL_CHUNK_SOFT_TIME_LIMIT", "1200"))
+EVAL_CHUNK_TIME_LIMIT = int(os.environ.get("EVAL_CHUNK_TIME_LIMIT", str(EVAL_CHUNK_SOFT_TIME_LIMIT + 120)))
+# Coordinators and the sweep only read and write a few rows and publish messages.
+EVAL_COORDINATOR_SOFT_TIME_LIMIT = int(os.environ.get("EVAL_COORDINATOR_SOFT_TIME_LIMIT", "120"))
+EVAL_COORDINATOR_TIME_LIMIT = int(os.environ.get("EVAL_COORDINATOR_TIME_LIMIT",
+                                                 str(EVAL_COORDINATOR_SOFT_TIME_LIMIT + 60)))
+# The stalled-generation sweep (evaluation/recovery.py): a run or box queue job still pending or
+# generating whose last progress is older than this has no live chunk, since a running chunk writes
+# a scene at least once per chunk time limit (and the sweep waits while messages still queue); the
+# sweep re-sends its coordinator, and fails it once it has been resumed EVAL_MAX_RESUMES times and
+# stalled again.
+EVAL_STALE_AFTER_SECONDS = int(os.environ.get("EVAL_STALE_AFTER_SECONDS", str(EVAL_CHUNK_TIME_LIMIT + 300)))
+EVAL_MAX_RESUMES = int(os.environ.get("EVAL_MAX_RESUMES", "3"))
+EVAL_SWEEP_INTERVAL_SECONDS = float(os.environ.get("EVAL_SWEEP_INTERVAL_SECONDS", "300"))
+CELERY_BEAT_SCHEDULE = {
+    "evaluation-stalled-generations-resume": {
+        "task": "evaluation.tasks.stalled_generations_resume",
+        "schedule": EVAL_SWEEP_INTERVAL_SECONDS,
+        # A sweep nobody ran in time is dropped: the next one does the same work.
+        "options": {"expires": EVAL_SWEEP_INTERVAL_SECONDS},
+    },
+}
+# Beat (`celery worker -B` in ./scripts/run, or `celery beat`) keeps its schedule state under var/.
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # Model runtime: where trained default checkpoints live (shipped in fixtures/).
 MODELS_FIXTURES_DIR = BASE_DIR / "fixtures" / "models"

@@ -7,8 +7,10 @@ would bias their judgements.
 from __future__ import annotations
 
 from django.conf import settings
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
@@ -112,6 +114,36 @@ class EvalRunDetailApi(StaffReadEngineerWriteApi):
         context = {"metrics": selectors.eval_run_metrics(run=run), "comparison": selectors.eval_run_comparison(run=run),
                    "reuse": selectors.eval_run_reuse(run=run)}
         return Response(EvalRunDetailOutputSerializer(run, context=context).data)
+
+
+def _trec_response(lines: list[str], filename: str) -> HttpResponse:
+    response = HttpResponse("".join(lines), content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+class EvalRunQrelsApi(StaffReadEngineerWriteApi):
+    @extend_schema(operation_id="eval_runs_qrels", summary="The run's judgements as TREC qrels.",
+                   description=(f"{STAFF_READ} One line `q<query object id> 0 p<product id> <relevance>` per judged "
+                                "slot, its grade aggregated as the run's metrics are: extremely_similar 3, similar 2, "
+                                "marginally_similar 1, not_similar 0, did_not_load 0. trec_eval's P@5 at relevance "
+                                "level 2 is the run's Similar P@5 (docs/METRICS.md, \"TREC exports\")."),
+                   responses={(200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="qrels lines"),
+                              **error_responses(401, 403, 404)})
+    def get(self, request, run_id: int):
+        run = get_object_or_404(selectors.eval_run_list(), pk=run_id)
+        return _trec_response(selectors.eval_run_trec_qrels(run=run), f"run-{run.pk}.qrels")
+
+
+class EvalRunTrecRunApi(StaffReadEngineerWriteApi):
+    @extend_schema(operation_id="eval_runs_trec_run", summary="The run's top-k as a TREC run file.",
+                   description=(f"{STAFF_READ} One line `q<query object id> Q0 p<product id> <rank> <score> run<id>` "
+                                "per retrieved candidate; the score falls with the rank."),
+                   responses={(200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="run-file lines"),
+                              **error_responses(401, 403, 404)})
+    def get(self, request, run_id: int):
+        run = get_object_or_404(selectors.eval_run_list(), pk=run_id)
+        return _trec_response(selectors.eval_run_trec_run(run=run), f"run-{run.pk}.trec")
 
 
 class ModelVersionListCreateApi(StaffReadEngineerWriteApi):

@@ -173,3 +173,85 @@ def eval_run_comparison(*, run: EvalRun) -> dict | None:
         }
         cache.set(key, comparison, METRICS_CACHE_SECONDS)
     return comparison
+
+
+# -- comparison of several runs and the sample-size planner (evaluation/comparison.py) -----------
+
+from evaluation import comparison  # noqa: E402 - imported with the functions that use it
+
+
+def _run_aggregation(run: EvalRun) -> str:
+    return run.queue.aggregation if run.queue_id else "majority"
+
+
+def eval_run_compare(*, run_ids: list[int], baseline_id: int | None = None, mode: str = "baseline") -> dict:
+    """Values, intervals and relative gains of two or more runs (``comparison.compare_runs``).
+
+    Rows are the runs oldest first (created, then id), so that a chain reads as the history of the
+    changes; the baseline is the oldest run unless ``baseline_id`` names another. Each run's slots
+    are aggregated as its queue says, as on its own page. Raises ``comparison.EvalRunCompareError``
+    for a bad request and ``comparison.EvalRunCompareMissing`` naming the ids no run has. Cached
+    under every run's label version, like ``eval_run_comparison``.
+    """
+    comparison.compare_request_check(run_ids=run_ids, baseline_id=baseline_id, mode=mode)
+    runs = list(eval_run_list().filter(pk__in=run_ids).order_by("created_at", "pk"))
+    missing = sorted(set(run_ids) - {run.pk for run in runs})
+    if missing:
+        raise comparison.EvalRunCompareMissing(missing)
+    baseline_index = next((index for index, run in enumerate(runs) if run.pk == baseline_id), 0)
+    versions = [(run.pk, run.scenes_done, *_labels_version(run), _run_aggregation(run)) for run in runs]
+    key = f"eval-run-compare:{mode}:{runs[baseline_index].pk}:" + ";".join(
+        ":".join(str(part) for part in version) for version in versions)
+    block = cache.get(key)
+    if block is None:
+        objects = pd.DataFrame(
+            list(QueryObject.objects.filter(run__in=runs).annotate(n_candidates=Count("candidates"))
+                 .values_list("run_id", "pk", "scene_id", "category", "n_candidates")),
+            columns=["run_id", *metrics.QUERY_OBJECT_COLUMNS])
+        compared = []
+        for run in runs:
+            own = objects[objects["run_id"] == run.pk].drop(columns="run_id").reset_index(drop=True)
+            counts = comparison.run_counts(eval_run_label_frame(run=run), own, aggregation=_run_aggregation(run))
+            compared.append(comparison.RunCounts(run_id=run.pk, name=run.name, counts=counts, k=run.top_k))
+        block = comparison.compare_runs(compared, mode=mode, baseline_index=baseline_index)
+        for entry, run in zip(block["runs"], runs):
+            entry["aggregation"] = _run_aggregation(run)
+        cache.set(key, block, METRICS_CACHE_SECONDS)
+    return block
+
+
+def eval_run_sample_size_plan(*, run: EvalRun) -> dict:
+    """How many scenes a comparison with this run needs per relative gain, from its judged scenes
+    (``comparison.run_sample_size_plan``); cached under the run's label version."""
+    n_labels, last_label = _labels_version(run)
+    aggregation = _run_aggregation(run)
+    key = f"eval-run-plan:{run.pk}:{run.scenes_done}:{n_labels}:{last_label}:{aggregation}"
+    plan = cache.get(key)
+    if plan is None:
+        counts = comparison.run_counts(eval_run_label_frame(run=run), eval_run_query_object_frame(run=run),
+                                       aggregation=aggregation)
+        plan = comparison.run_sample_size_plan(counts, k=run.top_k)
+        cache.set(key, plan, METRICS_CACHE_SECONDS)
+    return plan
+
+
+def eval_run_candidate_frame(*, run: EvalRun) -> pd.DataFrame:
+    """The run's retrieved candidates: ``query_object_id``, ``rank``, ``product_id``, from one query."""
+    rows = list(Candidate.objects.filter(query_object__run=run).values_list("query_object_id", "rank", "product_id"))
+    return pd.DataFrame(rows, columns=["query_object_id", "rank", "product_id"])
+
+
+def eval_run_trec_qrels(*, run: EvalRun) -> list[str]:
+    """TREC qrels of the run: each judged slot's grade, aggregated as the run's metrics aggregate it."""
+    from evaluation import trec
+
+    aggregation = run.queue.aggregation if run.queue_id else "majority"
+    slot_grades = metrics.aggregate_slot_grades(eval_run_label_frame(run=run), method=aggregation)
+    return list(trec.qrels_lines(slot_grades, eval_run_candidate_frame(run=run)))
+
+
+def eval_run_trec_run(*, run: EvalRun) -> list[str]:
+    """The run's top-k as a TREC run file, tagged ``run<id>``."""
+    from evaluation import trec
+
+    return list(trec.run_lines(eval_run_candidate_frame(run=run), tag=f"run{run.pk}"))

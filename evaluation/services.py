@@ -298,19 +298,27 @@ def scene_chunks(scene_ids: list[int], size: int = SCENES_PER_CHUNK) -> list[lis
     return [scene_ids[start:start + size] for start in range(0, len(scene_ids), size)]
 
 
-def _pipeline_for(run: EvalRun) -> ShopTheLookPipeline:
+def _pipeline_for(run: EvalRun, batch_size: int | None = None) -> ShopTheLookPipeline:
+    """``batch_size`` is the detector's batch (scenes per forward pass); the embedder's keeps the
+    pipeline's ratio to it. None keeps the pipeline's defaults; a smaller one is how a chunk that
+    ran out of GPU memory is retried (evaluation/task_policy.py)."""
     from evaluation import runtime_cache
     from models_runtime.pipeline import PipelineSettings, ShopTheLookPipeline
 
+    batches = {}
+    if batch_size is not None:
+        defaults = PipelineSettings()
+        batches = {"detector_batch_size": batch_size,
+                   "embedder_batch_size": batch_size * defaults.embedder_batch_size // defaults.detector_batch_size}
     settings = PipelineSettings(
         k=run.top_k,
         score_threshold=float(run.detector.config.get(SCORE_THRESHOLD_CONFIG_KEY, DEFAULT_SCORE_THRESHOLD)),
-        restrict_category=run.restrict_category, restrict_gender=run.restrict_gender)
+        restrict_category=run.restrict_category, restrict_gender=run.restrict_gender, **batches)
     return ShopTheLookPipeline(runtime_cache.detector_for(run.detector), runtime_cache.embedder_for(run.embedder),
                                runtime_cache.catalogue_index_for(run.embedder), settings)
 
 
-def eval_run_generate_scenes(*, run_id: int, scene_ids: list[int]) -> int:
+def eval_run_generate_scenes(*, run_id: int, scene_ids: list[int], batch_size: int | None = None) -> int:
     """Detect, embed and retrieve for the scenes of ``scene_ids`` not done yet; write each scene.
 
     The model work runs outside any transaction; each scene's rows and its done mark are then
@@ -324,7 +332,8 @@ def eval_run_generate_scenes(*, run_id: int, scene_ids: list[int]) -> int:
     scenes = list(Image.objects.filter(pk__in=[pk for pk in scene_ids if pk not in done]).order_by("pk"))
     written = 0
     if scenes:
-        pipeline = _pipeline_for(run)
+        # Tests stand in pipelines that take the run alone.
+        pipeline = _pipeline_for(run) if batch_size is None else _pipeline_for(run, batch_size=batch_size)
         results = pipeline.run([image_open(image=scene) for scene in scenes])
         product_ids = {int(pid) for result in results for found in result.objects
                        for pid in found.candidate_ids if pid >= 0}

@@ -1,6 +1,8 @@
 from django.urls import path
 
 from frontend import import_views, quality_views, views
+from frontend.compare_views import eval_run_compare
+from frontend import model_views
 
 app_name = "frontend"
 
@@ -29,6 +31,10 @@ urlpatterns = [
     path("me/quality/", quality_views.my_quality, name="my-quality"),
     path("runs/", views.eval_run_list, name="eval-run-list"),
     path("runs/new/", views.eval_run_new, name="eval-run-new"),
+    path("runs/compare/", eval_run_compare, name="eval-run-compare"),
     path("runs/<int:run_id>/", views.eval_run_detail, name="eval-run-detail"),
     path("models/", views.model_version_list, name="model-version-list"),
+    path("models/new/", model_views.model_version_new, name="model-version-new"),
+    path("models/compare/", model_views.model_version_compare, name="model-version-compare"),
+    path("models/<int:version_id>/", model_views.model_version_detail, name="model-version-detail"),
 ]

@@ -30,6 +30,8 @@ from labeling.services.queue_engine import QueueEngineError, queue_check_open
 from labeling.services.queues import QueueReplicationError, queue_settings_update
 
 from frontend import selectors
+from frontend.compare_views import run_significance_context
+from frontend.model_views import model_version_list_context
 from frontend.forms import (AttributeForm, AttributeQueueForm, AttributeValueForm, BoxQueueForm, CleanupQueueForm,
                             EvalRunForm, QueueSettingsForm, SignInForm)
 
@@ -314,10 +316,7 @@ def golden_set_list(request):
 
 @role_required(Role.ENGINEER)
 def model_version_list(request):
-    return render(request, "frontend/model_versions.html", {
-        "nav_section": "models",
-        "model_versions": selectors.model_version_rows(),
-    })
+    return render(request, "frontend/model_versions.html", {"nav_section": "models", **model_version_list_context()})
 
 
 # -- evaluation runs (engineers) ------------------------------------------------------------------
@@ -352,7 +351,7 @@ def _gain_view(gain: dict | None, *, lower_is_better: bool) -> dict | None:
     if gain.get("ci"):
         shaped["ci_text"] = f"{_signed_percent(gain['ci'][0])} to {_signed_percent(gain['ci'][1])}"
     if gain.get("p_value") is not None:
-        # A bootstrap p-value is only resolved to 1/n_bootstrap; "0.000" would overclaim.
+        # A sampled randomization p-value is only resolved to about 1/10,000; "0.000" would overclaim.
         shaped["p_text"] = "p<0.001" if gain["p_value"] < 0.001 else f"p={gain['p_value']:.3f}"
     if not gain.get("n_shared_scenes"):
         shaped["missing_reason"] = GAIN_NO_SHARED_SCENES
@@ -473,4 +472,7 @@ def eval_run_detail(request, run_id: int):
         "metric_cards": _metric_cards(metrics, gains),
         "per_category": _per_category_rows(metrics),
         "aggregation_rows": _aggregation_rows(metrics),
+        # The "Significance and planning" section: gains plot, compare link, sample-size planner.
+        **run_significance_context(run=run, gains=gains),
+        "reuse": evaluation_selectors.eval_run_reuse(run=run),
     })

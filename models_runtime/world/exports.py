@@ -144,3 +144,28 @@ def export_catalog(
     path = out_dir / "catalog.jsonl"
     path.write_text("".join(lines))
     return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Write one export of a synthetic world, for the trainers: ``coco`` or ``matching``."""
+    import argparse
+
+    from models_runtime.world.world import build_world
+
+    parser = argparse.ArgumentParser(description="Export the synthetic world for the trainers.")
+    parser.add_argument("what", choices=["coco", "matching"], help="COCO detection JSON or the matching/attribute manifest")
+    parser.add_argument("--out", required=True, help="directory for the images and the JSON file")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--products", type=int, default=2000)
+    parser.add_argument("--scenes", type=int, default=400)
+    parser.add_argument("--split", default="train", help="train, val, test or all")
+    args = parser.parse_args(argv)
+    world = build_world(seed=args.seed, n_products=args.products, n_scenes=args.scenes)
+    split = None if args.split == "all" else args.split
+    path = (export_coco(world, args.out, split) if args.what == "coco"
+            else export_matching_manifest(world, args.out, split))
+    print(path)
+
+
+if __name__ == "__main__":
+    main()

@@ -87,8 +87,15 @@ PERMISSION_TABLE: dict[tuple[str, ...], dict[str, int | str]] = {
     ("eval-run-list", "GET"): row(401, 403, 200, 200, 200),
     ("eval-run-list", "POST"): row(401, 403, 403, 400, 400),
     ("eval-run-detail", "GET"): row(401, 403, 200, 200, 200),
+    ("eval-run-compare", "GET"): row(401, 403, 400, 400, 400),  # no `runs` in the query
+    ("eval-run-qrels", "GET"): row(401, 403, 200, 200, 200),
+    ("eval-run-trec-run", "GET"): row(401, 403, 200, 200, 200),
     ("model-version-list", "GET"): row(401, 403, 200, 200, 200),
     ("model-version-list", "POST"): row(401, 403, 403, 400, 400),
+    ("model-version-detail", "GET"): row(401, 403, 200, 200, 200),
+    ("model-version-offline-evaluations", "GET"): row(401, 403, 405, 405, 405),  # a POST-only endpoint
+    ("model-version-offline-evaluations", "POST"): row(401, 403, 403, 202, 202),  # {}: every parameter its default
+    ("offline-evaluation-detail", "GET"): row(401, 403, 200, 200, 200),
     ("scene-set-list", "GET"): row(401, 403, 200, 200, 200),
     ("box-queue-job", "GET"): row(401, 403, 404, 404, 404),  # the world's queue is a relevance queue
     # -- API documentation: public, like the API's own reference --------------------------------
@@ -131,7 +138,14 @@ PERMISSION_TABLE: dict[tuple[str, ...], dict[str, int | str]] = {
     ("frontend:eval-run-new", "GET"): row(LOGIN, 403, 403, 200, 200),
     ("frontend:eval-run-new", "POST"): row(LOGIN, 403, 403, 200, 200),  # an empty form: shown again
     ("frontend:eval-run-detail", "GET"): row(LOGIN, 403, 403, 200, 200),
+    ("frontend:eval-run-compare", "GET"): row(LOGIN, 403, 403, 400, 400),  # no runs chosen
     ("frontend:model-version-list", "GET"): row(LOGIN, 403, 403, 200, 200),
+    ("frontend:model-version-new", "GET"): row(LOGIN, 403, 403, 200, 200),
+    ("frontend:model-version-new", "POST"): row(LOGIN, 403, 403, 200, 200),  # an empty form: shown again
+    ("frontend:model-version-detail", "GET"): row(LOGIN, 403, 403, 200, 200),
+    # An empty form starts an offline evaluation with the default test sets, then back to the page.
+    ("frontend:model-version-detail", "POST"): row(LOGIN, 403, 403, ELSEWHERE, ELSEWHERE),
+    ("frontend:model-version-compare", "GET"): row(LOGIN, 403, 403, 400, 400),  # no versions chosen
     # -- the Django admin ------------------------------------------------------------------------
     (ADMIN_GROUP, "GET"): row(ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 200),
     # -- files -----------------------------------------------------------------------------------
