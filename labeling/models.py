@@ -155,6 +155,9 @@ class GuideVersion(models.Model):
     guide = models.ForeignKey(Guide, on_delete=models.CASCADE, related_name="versions")
     version = models.PositiveIntegerField()
     body = models.TextField(help_text="Markdown")
+    change_note = models.TextField(blank=True, help_text="what changed since the version before")
+    requires_requalification = models.BooleanField(
+        default=False, help_text="labelers must pass the kind's qualification again under this version")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -203,6 +206,21 @@ class Queue(models.Model):
     # The golden sets this queue serves golden items from, at its golden rate (GoldenItem copies
     # become golden tasks of the queue: labeling/services/golden.py).
     golden_sets = models.ManyToManyField("GoldenSet", blank=True, related_name="queues")
+    # Qualification and re-calibration (labeling/calibration/): a labeler claims only after passing
+    # the qualification set for the current guide version of the kind, and stops getting the kind's
+    # tasks when their rolling golden accuracy falls below the threshold.
+    requires_qualification = models.BooleanField(default=False)
+    qualification_set = models.ForeignKey("GoldenSet", null=True, blank=True, on_delete=models.PROTECT,
+                                          related_name="+", help_text="the golden set a qualification draws from")
+    qualification_pass_mark = models.FloatField(default=0.8, help_text="mean golden score a qualification needs, 0 to 1")
+    qualification_items = models.PositiveSmallIntegerField(default=10, help_text="golden items per qualification attempt")
+    recalibration_window = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="re-calibration: the last N golden items of the kind a labeler answered")
+    recalibration_threshold = models.FloatField(
+        null=True, blank=True, help_text="re-calibration: rolling golden accuracy below which a labeler is flagged")
+    # After a golden item, show the labeler the expert's answer and reason. Off by default: on an
+    # evaluation queue it would tell labelers which items are golden.
+    immediate_feedback = models.BooleanField(default=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -217,6 +235,12 @@ class Queue(models.Model):
             models.CheckConstraint(
                 condition=Q(min_labels__isnull=True) | (Q(min_labels__gte=1) & Q(min_labels__lte=F("replication"))),
                 name="queue_min_labels_within_replication"),
+            models.CheckConstraint(condition=Q(qualification_pass_mark__gte=0) & Q(qualification_pass_mark__lte=1),
+                                   name="queue_qualification_pass_mark_share"),
+            models.CheckConstraint(
+                condition=Q(recalibration_threshold__isnull=True)
+                | (Q(recalibration_threshold__gte=0) & Q(recalibration_threshold__lte=1)),
+                name="queue_recalibration_threshold_share"),
         ]
 
     def __str__(self) -> str:
@@ -523,15 +547,228 @@ class QualitySnapshot(models.Model):
     refresh_requested_at = models.DateTimeField(null=True, blank=True)
 
 
+class FeedbackKind(models.TextChoices):
+    NOTE = "note", "Note from an expert"
+    GOLDEN_MISS = "golden_miss", "Golden item missed"
+    TRIAGE = "triage", "Triage decision"
+    CALIBRATION = "calibration", "Calibration reveal"
+
+
 class LabelerFeedback(models.Model):
-    """A note from an expert to one labeler (shown on the labeler's own quality page), optionally
-    about one of their labels. Never carries a golden answer: the expert writes what to do better."""
+    """A message to one labeler in their feed (their own quality page), optionally about one of
+    their labels: an expert's note, a triage decision, a calibration reveal, or (with a queue's
+    immediate feedback) the answer of a golden item they just answered. A golden answer reaches a
+    labeler only about an item they have already answered."""
 
     labeler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="feedback_received")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     label = models.ForeignKey(Label, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     body = models.TextField()
+    kind = models.CharField(max_length=20, choices=FeedbackKind.choices, default=FeedbackKind.NOTE)
+    details = models.JSONField(default=dict, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         indexes = [models.Index(fields=["labeler", "-created_at"], name="feedback_labeler_newest")]
+
+
+# -- the expert's calibration loop (labeling/calibration/CALIBRATION.md) --------------------------
+
+class EdgeCase(models.Model):
+    """A hard or ambiguous item with its right answer and the reason, attached to a guide version
+    and shown to labelers in the guide panel, grouped by the rule it illustrates."""
+
+    guide_version = models.ForeignKey(GuideVersion, on_delete=models.PROTECT, related_name="edge_cases")
+    task_kind = models.CharField(max_length=30, choices=TaskKind.choices)
+    rule = models.CharField(max_length=200, help_text="the guide rule it illustrates; edge cases are grouped by it")
+    payload = models.JSONField(help_text="the item, as a task payload of its kind")
+    answer = models.JSONField()
+    reason = models.TextField()
+    source_task = models.ForeignKey(Task, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    golden_item = models.ForeignKey(GoldenItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["rule", "pk"]
+        indexes = [models.Index(fields=["guide_version", "rule"], name="edge_case_by_guide_rule")]
+
+    def __str__(self) -> str:
+        return f"edge case {self.pk}: {self.rule}"
+
+
+class TriageDecisionKind(models.TextChoices):
+    GOLDEN_WRONG = "golden_wrong", "The golden answer is wrong"
+    AMBIGUOUS = "ambiguous", "The case is ambiguous"
+    LABELERS_WRONG = "labelers_wrong", "The labelers are wrong"
+
+
+class TriageDecision(models.Model):
+    """What an expert decided about a triage item, by whom and when; ``details`` keeps what changed
+    (the golden answer's old and new revision and the re-scored labelers, the edge case and guide
+    version made, or the feedback sent)."""
+
+    kind = models.CharField(max_length=20, choices=TriageDecisionKind.choices)
+    task = models.ForeignKey(Task, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    golden_item = models.ForeignKey(GoldenItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    expert = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    note = models.TextField(blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+
+class CalibrationStatus(models.TextChoices):
+    OPEN = "open", "Open: labelers answer blind"
+    REVEALED = "revealed", "Revealed: answers and reasons shown"
+    CLOSED = "closed", "Closed"
+
+
+class CalibrationSession(models.Model):
+    name = models.CharField(max_length=200)
+    task_kind = models.CharField(max_length=30, choices=TaskKind.choices)
+    status = models.CharField(max_length=12, choices=CalibrationStatus.choices, default=CalibrationStatus.OPEN)
+    pools = models.ManyToManyField(Pool, blank=True, related_name="+")
+    followup_golden_n = models.PositiveSmallIntegerField(
+        default=10, help_text="'after' is also measured on each participant's next N golden labels of the kind")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    revealed_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CalibrationParticipant(models.Model):
+    session = models.ForeignKey(CalibrationSession, on_delete=models.CASCADE, related_name="participants")
+    labeler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["session", "labeler"], name="calibration_participant_unique")]
+
+
+class CalibrationItem(models.Model):
+    """One item of a session with the expert's answer and reason. Follow-up items are fresh golden
+    items answered after the reveal: the session's "after" figures."""
+
+    session = models.ForeignKey(CalibrationSession, on_delete=models.CASCADE, related_name="items")
+    position = models.PositiveSmallIntegerField()
+    is_followup = models.BooleanField(default=False)
+    payload = models.JSONField()
+    answer = models.JSONField()
+    reason = models.TextField(blank=True)
+    golden_item = models.ForeignKey(GoldenItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    edge_case = models.ForeignKey(EdgeCase, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    source_task = models.ForeignKey(Task, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["session", "is_followup", "position"]
+        constraints = [models.UniqueConstraint(fields=["session", "is_followup", "position"],
+                                               name="calibration_item_position_unique")]
+
+
+class CalibrationAnswer(models.Model):
+    item = models.ForeignKey(CalibrationItem, on_delete=models.CASCADE, related_name="answers")
+    labeler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    answer = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "labeler"], name="calibration_answer_unique")]
+
+
+class QualificationStatus(models.TextChoices):
+    IN_PROGRESS = "in_progress", "In progress"
+    PASSED = "passed", "Passed"
+    FAILED = "failed", "Failed"
+
+
+class Qualification(models.Model):
+    """One attempt at a kind's qualification set for a guide version: golden items answered one by
+    one with feedback after each; passed when the mean score reaches the pass mark."""
+
+    labeler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="qualifications")
+    task_kind = models.CharField(max_length=30, choices=TaskKind.choices)
+    guide_version = models.ForeignKey(GuideVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    golden_set = models.ForeignKey(GoldenSet, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=12, choices=QualificationStatus.choices, default=QualificationStatus.IN_PROGRESS)
+    pass_mark = models.FloatField()
+    n_items = models.PositiveSmallIntegerField()
+    score = models.FloatField(null=True, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["labeler", "task_kind", "status"], name="qualification_by_labeler")]
+        constraints = [models.UniqueConstraint(fields=["labeler", "task_kind"],
+                                               condition=Q(status="in_progress"), name="qualification_one_open")]
+
+
+class QualificationAnswer(models.Model):
+    qualification = models.ForeignKey(Qualification, on_delete=models.CASCADE, related_name="answers")
+    golden_item = models.ForeignKey(GoldenItem, on_delete=models.PROTECT, related_name="+")
+    answer = models.JSONField()
+    score = models.FloatField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["qualification", "golden_item"],
+                                               name="qualification_answer_unique")]
+
+
+class LabelerFlag(models.Model):
+    """A labeler whose rolling golden accuracy of a kind fell below a queue's threshold: they get no
+    task of that kind until an expert clears the flag or they re-qualify."""
+
+    labeler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="flags")
+    task_kind = models.CharField(max_length=30, choices=TaskKind.choices)
+    queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    rolling_accuracy = models.FloatField()
+    window = models.PositiveSmallIntegerField()
+    threshold = models.FloatField()
+    flagged_at = models.DateTimeField(auto_now_add=True)
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    cleared_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    cleared_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["labeler", "task_kind"], condition=Q(cleared_at__isnull=True),
+                                               name="labeler_flag_one_open")]
+
+
+class AuditEvent(models.Model):
+    """An append-only record of a change that matters for trust in the labels: golden answers, guide
+    versions, qualification decisions, role and pool changes. Written by ``labeling.audit.audit_record``
+    in the same transaction as the change; never updated or deleted."""
+
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    action = models.CharField(max_length=60)
+    target_type = models.CharField(max_length=60)
+    target_id = models.CharField(max_length=60, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["target_type", "target_id"], name="audit_event_by_target")]
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise AuditLogAppendOnly(AUDIT_APPEND_ONLY)
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AuditLogAppendOnly(AUDIT_APPEND_ONLY)
+
+
+AUDIT_APPEND_ONLY = "The audit log is append-only: an event is never changed or deleted."
+
+
+class AuditLogAppendOnly(RuntimeError):
+    pass

@@ -173,7 +173,7 @@ def test_a_golden_set_linked_in_the_admin_serves_its_items_at_once_and_another_k
     boxes = golden_set_create(name="boxes set", task_kind="bounding_boxes")
     form = {"name": queue.name, "task_kind": "relevance", "replication": 3, "golden_rate": 0.1, "priority": 0,
             "lease_seconds": 600, "is_active": "on", "show_preannotations": "on",
-            "aggregation": "majority"}
+            "aggregation": "majority", "qualification_pass_mark": 0.8, "qualification_items": 10}
     refused = client.post(f"/admin/labeling/queue/{queue.pk}/change/", {**form, "golden_sets": [boxes.pk]})
     assert refused.status_code == 200 and "holds bounding_boxes items" in refused.content.decode()
     response = client.post(f"/admin/labeling/queue/{queue.pk}/change/", {**form, "golden_sets": [golden_set.pk]})
