@@ -435,7 +435,11 @@ def eval_run_list(request):
 
 @role_required(Role.ENGINEER)
 def eval_run_new(request):
-    form = EvalRunForm(request.POST or None)
+    # A new run is most often compared with the last one: start from its scene set and models.
+    latest = evaluation_selectors.eval_run_list().first()
+    initial = ({"scene_set": latest.scene_set_id, "detector": latest.detector_id, "embedder": latest.embedder_id,
+                "baseline": latest.pk} if latest else {})
+    form = EvalRunForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             run = eval_run_create(created_by=request.user, **form.cleaned_data)
