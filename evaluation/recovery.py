@@ -18,6 +18,7 @@ start (config/celery.py), and by hand: ``manage.py eval_runs_resume``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
@@ -65,47 +66,45 @@ def _stalled(model, *, statuses: list[str], cutoff: datetime):
                 .filter(status__in=statuses, last_moved__lt=cutoff).order_by("pk").only("pk", "resumes"))
 
 
+def _stalled_resume(model, *, statuses: list[str], stale_after: timedelta, max_resumes: int,
+                    fail: Callable[[int, str], None], resend: Callable[[int], None], stalled_message: str) -> SweepResult:
+    """Re-send every row of ``model`` in ``statuses`` without progress for ``stale_after``; fail a
+    row already resumed ``max_resumes`` times with ``stalled_message``."""
+    now = timezone.now()
+    result = SweepResult()
+    with transaction.atomic():
+        for row in _stalled(model, statuses=statuses, cutoff=now - stale_after):
+            if row.resumes >= max_resumes:
+                fail(row.pk, stalled_message.format(seconds=int(stale_after.total_seconds()), resumes=row.resumes))
+                result.failed.append(row.pk)
+                continue
+            # progress_at = now gives the re-sent coordinator a whole window before the next sweep
+            # counts the row as stalled again.
+            model.objects.filter(pk=row.pk).update(resumes=F("resumes") + 1, progress_at=now)
+            transaction.on_commit(lambda row_id=row.pk: resend(row_id))
+            result.resumed.append(row.pk)
+    return result
+
+
 def eval_runs_stalled_resume(*, stale_after: timedelta, max_resumes: int) -> SweepResult:
     """Re-send the coordinator of every pending or generating run without progress for
     ``stale_after``; fail a run already resumed ``max_resumes`` times."""
     from evaluation.tasks import eval_run_generate
 
-    now = timezone.now()
-    result = SweepResult()
-    with transaction.atomic():
-        for run in _stalled(EvalRun, statuses=[EvalRunStatus.PENDING, EvalRunStatus.GENERATING],
-                            cutoff=now - stale_after):
-            if run.resumes >= max_resumes:
-                services.eval_run_fail(run_id=run.pk, error=RUN_STALLED.format(
-                    seconds=int(stale_after.total_seconds()), resumes=run.resumes))
-                result.failed.append(run.pk)
-                continue
-            # progress_at = now gives the re-sent coordinator a whole window before the next sweep
-            # counts the run as stalled again.
-            EvalRun.objects.filter(pk=run.pk).update(resumes=F("resumes") + 1, progress_at=now)
-            transaction.on_commit(lambda run_id=run.pk: eval_run_generate.delay(run_id))
-            result.resumed.append(run.pk)
-    return result
+    return _stalled_resume(EvalRun, statuses=[EvalRunStatus.PENDING, EvalRunStatus.GENERATING],
+                           stale_after=stale_after, max_resumes=max_resumes,
+                           fail=lambda run_id, error: services.eval_run_fail(run_id=run_id, error=error),
+                           resend=lambda run_id: eval_run_generate.delay(run_id), stalled_message=RUN_STALLED)
 
 
 def box_queue_jobs_stalled_resume(*, stale_after: timedelta, max_resumes: int) -> SweepResult:
     """The same for box queue jobs still pending or pre-annotating."""
     from evaluation.tasks import box_queue_preannotate
 
-    now = timezone.now()
-    result = SweepResult()
-    with transaction.atomic():
-        for job in _stalled(BoxQueueJob, statuses=[BoxQueueJobStatus.PENDING, BoxQueueJobStatus.PREANNOTATING],
-                            cutoff=now - stale_after):
-            if job.resumes >= max_resumes:
-                box_queues.box_queue_fail(job_id=job.pk, error=BOX_JOB_STALLED.format(
-                    seconds=int(stale_after.total_seconds()), resumes=job.resumes))
-                result.failed.append(job.pk)
-                continue
-            BoxQueueJob.objects.filter(pk=job.pk).update(resumes=F("resumes") + 1, progress_at=now)
-            transaction.on_commit(lambda job_id=job.pk: box_queue_preannotate.delay(job_id))
-            result.resumed.append(job.pk)
-    return result
+    return _stalled_resume(BoxQueueJob, statuses=[BoxQueueJobStatus.PENDING, BoxQueueJobStatus.PREANNOTATING],
+                           stale_after=stale_after, max_resumes=max_resumes,
+                           fail=lambda job_id, error: box_queues.box_queue_fail(job_id=job_id, error=error),
+                           resend=lambda job_id: box_queue_preannotate.delay(job_id), stalled_message=BOX_JOB_STALLED)
 
 
 def gpu_queue_backlog() -> int:
