@@ -106,19 +106,8 @@ def run_counts(slot_labels: pd.DataFrame, query_objects: pd.DataFrame, *,
                                            query_objects)
 
 
-def scene_sums(counts: pd.DataFrame, *, metric: str, k: int, scenes) -> tuple[np.ndarray, np.ndarray]:
-    """Per scene of ``scenes`` (in that order), the metric's numerator and denominator sums; a
-    scene without a judged query object of this frame gives 0 and 0."""
-    if metric not in metrics.METRIC_COLUMNS:
-        raise ValueError(metrics.UNKNOWN_METRIC_ERROR.format(metric=metric))
-    numerator, denominator = metrics.METRIC_COLUMNS[metric]
-    grouped = counts.groupby("scene_id")
-    num = grouped[numerator].sum().reindex(scenes, fill_value=0).to_numpy(dtype=np.float64)
-    if denominator == "k":
-        den = grouped.size().reindex(scenes, fill_value=0).to_numpy(dtype=np.float64) * k
-    else:
-        den = grouped[denominator].sum().reindex(scenes, fill_value=0).to_numpy(dtype=np.float64)
-    return num, den
+# The per-scene sums of every comparison are the relative gain's (metrics.per_scene_sums).
+scene_sums = metrics.per_scene_sums
 
 
 def scene_gain(*, metric: str, base_num: np.ndarray, base_den: np.ndarray, cand_num: np.ndarray,

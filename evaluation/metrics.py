@@ -129,15 +129,6 @@ def _point_metrics(similar: np.ndarray, extremely: np.ndarray, bad: np.ndarray, 
     return similar_p, extremely_p, bad_rate
 
 
-def _percentile_interval(samples: np.ndarray, confidence: float) -> tuple[float, float] | None:
-    samples = samples[np.isfinite(samples)]
-    if samples.size == 0:
-        return None
-    tail = (1.0 - confidence) / 2.0 * 100.0
-    low, high = np.percentile(samples, [tail, 100.0 - tail])
-    return float(low), float(high)
-
-
 def summarise(counts: pd.DataFrame, *, k: int = DEFAULT_K, n_bootstrap: int = DEFAULT_BOOTSTRAP_SAMPLES,
               confidence: float = DEFAULT_CONFIDENCE, seed: int = DEFAULT_SEED) -> MetricSummary:
     """Similar P@k, Extremely Similar P@k and Bad rate of judged query objects, with bootstrap CIs.
@@ -162,9 +153,9 @@ def summarise(counts: pd.DataFrame, *, k: int = DEFAULT_K, n_bootstrap: int = DE
     with np.errstate(invalid="ignore", divide="ignore"):
         boot_bad = np.where(boot_judged > 0, bad[draws].sum(axis=1) / boot_judged, np.nan)
     ci = {
-        "similar_p_at_5": _percentile_interval(boot_similar, confidence),
-        "extremely_similar_p_at_5": _percentile_interval(boot_extremely, confidence),
-        "bad_rate": _percentile_interval(boot_bad, confidence),
+        "similar_p_at_5": significance.percentile_interval(boot_similar, confidence),
+        "extremely_similar_p_at_5": significance.percentile_interval(boot_extremely, confidence),
+        "bad_rate": significance.percentile_interval(boot_bad, confidence),
     }
     return MetricSummary(similar_p, extremely_p, bad_rate, n, ci)
 
@@ -229,8 +220,12 @@ class RelativeGain:
                 "n_shared_scenes": self.n_shared_scenes, "exact": self.exact, "n_permutations": self.n_permutations}
 
 
-def _per_scene_sums(counts: pd.DataFrame, numerator: str, denominator: str, k: int,
-                    scenes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def per_scene_sums(counts: pd.DataFrame, *, metric: str, k: int, scenes) -> tuple[np.ndarray, np.ndarray]:
+    """Per scene of ``scenes`` (in that order), the metric's numerator and denominator sums; a
+    scene without a judged query object of this frame gives 0 and 0."""
+    if metric not in METRIC_COLUMNS:
+        raise ValueError(UNKNOWN_METRIC_ERROR.format(metric=metric))
+    numerator, denominator = METRIC_COLUMNS[metric]
     grouped = counts.groupby("scene_id")
     num = grouped[numerator].sum().reindex(scenes, fill_value=0).to_numpy(dtype=np.float64)
     if denominator == "k":
@@ -254,12 +249,11 @@ def relative_gain(baseline_counts: pd.DataFrame, candidate_counts: pd.DataFrame,
     """
     if metric not in METRIC_COLUMNS:
         raise ValueError(UNKNOWN_METRIC_ERROR.format(metric=metric))
-    numerator, denominator = METRIC_COLUMNS[metric]
     shared = np.intersect1d(baseline_counts["scene_id"].unique(), candidate_counts["scene_id"].unique())
     if shared.size == 0:
         return RelativeGain(metric, None, None, None, None, None, 0)
-    base_num, base_den = _per_scene_sums(baseline_counts, numerator, denominator, k, shared)
-    cand_num, cand_den = _per_scene_sums(candidate_counts, numerator, denominator, k, shared)
+    base_num, base_den = per_scene_sums(baseline_counts, metric=metric, k=k, scenes=shared)
+    cand_num, cand_den = per_scene_sums(candidate_counts, metric=metric, k=k, scenes=shared)
     baseline_value = float(base_num.sum() / base_den.sum()) if base_den.sum() else None
     candidate_value = float(cand_num.sum() / cand_den.sum()) if cand_den.sum() else None
     if not baseline_value or candidate_value is None:

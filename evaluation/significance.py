@@ -147,7 +147,7 @@ def paired_randomization_test(*, baseline_numerators, baseline_denominators, can
     return RandomizationTest(statistic, observed, float(p_value), n, counted, exact)
 
 
-def _percentile_interval(samples: np.ndarray, confidence: float) -> tuple[float, float] | None:
+def percentile_interval(samples: np.ndarray, confidence: float) -> tuple[float, float] | None:
     samples = samples[np.isfinite(samples)]
     if samples.size == 0:
         return None
@@ -173,7 +173,7 @@ def paired_bootstrap_gain_interval(*, baseline_numerators, baseline_denominators
         boot_base = a_num[draws].sum(axis=1) / a_den[draws].sum(axis=1)
         boot_cand = b_num[draws].sum(axis=1) / b_den[draws].sum(axis=1)
         boot_gain = (boot_cand - boot_base) / boot_base
-    return _percentile_interval(boot_gain, confidence)
+    return percentile_interval(boot_gain, confidence)
 
 
 # -- sample-size planning -------------------------------------------------------------------------
