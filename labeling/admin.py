@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from frontend.forms import AdminSignInForm
 from labeling import models
+from labeling.calibration.audit import AuditAction, audit_record
 from labeling.golden.services import GOLDEN_SET_KIND_MISMATCH, queue_golden_sets_add
 from labeling.services.images import IMAGE_UPLOAD_TOO_LARGE, image_encode, image_file_write, image_upload_png
 from labeling.services.tokens import api_tokens_revoke, credentials_fingerprint
@@ -20,6 +21,19 @@ class PlatformUserAdmin(UserAdmin):
     list_filter = ("role", "pool", "is_simulated", "is_active")
     fieldsets = UserAdmin.fieldsets + (("Platform", {"fields": ("role", "pool", "is_simulated")}),)
     add_fieldsets = UserAdmin.add_fieldsets + (("Platform", {"fields": ("role", "pool")}),)
+
+    def save_model(self, request, obj, form, change):
+        """Role and pool changes go to the audit trail, in the save's transaction (the admin's view is atomic)."""
+        before = models.User.objects.filter(pk=obj.pk).values("role", "pool_id").first() if change else None
+        super().save_model(request, obj, form, change)
+        if before is None:
+            return
+        if before["role"] != obj.role:
+            audit_record(actor=request.user, action=AuditAction.USER_ROLE_CHANGED, target=obj,
+                         details={"username": obj.username, "old": before["role"], "new": obj.role})
+        if before["pool_id"] != obj.pool_id:
+            audit_record(actor=request.user, action=AuditAction.USER_POOL_CHANGED, target=obj,
+                         details={"username": obj.username, "old": before["pool_id"], "new": obj.pool_id})
 
 
 @admin.register(models.Pool)
@@ -106,8 +120,20 @@ class SceneSetAdmin(admin.ModelAdmin):
 
 
 class GuideVersionInline(admin.StackedInline):
+    """Read-only: versions are published, numbered and audited from /overview/guides/ (guide_version_publish)."""
+
     model = models.GuideVersion
     extra = 0
+    readonly_fields = ("version", "body", "change_note", "requires_requalification", "created_by", "created_at")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(models.Guide)
@@ -118,7 +144,18 @@ class GuideAdmin(admin.ModelAdmin):
 
 @admin.register(models.GuideVersion)
 class GuideVersionAdmin(admin.ModelAdmin):
+    """Read-only, like the inline: a published version never changes (labels keep it)."""
+
     list_display = ("guide", "version", "created_by", "created_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 class QueueAdminForm(forms.ModelForm):
@@ -297,4 +334,22 @@ class CreatorPairAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(models.AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Read-only: the trail is append-only (labeling/calibration/audit.py); staff also read it at /overview/audit/."""
+
+    list_display = ("created_at", "actor", "action", "target_type", "target_id")
+    list_filter = ("action", "target_type")
+    readonly_fields = ("created_at", "actor", "action", "target_type", "target_id", "details")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

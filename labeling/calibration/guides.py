@@ -31,7 +31,9 @@ def guide_version_publish(*, task_kind: str, body: str, published_by: User | Non
     claiming from a queue that requires qualification (labeling/calibration/qualification.py).
     """
     task_kind_spec(task_kind)  # an unknown kind is refused here
-    if not (body or "").strip():
+    # A browser's textarea sends CRLF; stored text has one line ending so diffs show only real changes.
+    body = (body or "").replace("\r\n", "\n").replace("\r", "\n")
+    if not body.strip():
         raise GuideError(GUIDE_BODY_EMPTY, "body")
     with transaction.atomic():
         latest = guide_version_latest(task_kind=task_kind)

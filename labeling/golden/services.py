@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import F
 
+from labeling.calibration.audit import AuditAction, audit_record
 from labeling.models import (GoldenItem, GoldenItemRevision, GoldenSet, GoldenSource, GuideVersion, Queue, Task,
                              User)
 from labeling.selectors import guide_version_latest
@@ -95,6 +96,7 @@ def golden_items_put(*, golden_set: GoldenSet, items: Iterable[GoldenItemInput])
                 new_items.append(row)
                 existing[item.key] = row
             elif row.answer != answer or row.reason != item.reason:
+                old_answer, old_revision = row.answer, row.revision
                 row.answer, row.reason, row.source, row.expert = answer, item.reason, item.source, item.expert
                 row.guide_version = item.guide_version or guide_version
                 row.revision += 1
@@ -102,6 +104,7 @@ def golden_items_put(*, golden_set: GoldenSet, items: Iterable[GoldenItemInput])
                                         "updated_at"])
                 revisions.append(row)
                 revised += 1
+                _golden_change_audit(item=row, actor=item.expert, old_answer=old_answer, old_revision=old_revision)
             result.append(row)
         GoldenItem.objects.bulk_create(new_items)
         created = len(new_items)
@@ -121,6 +124,7 @@ def golden_item_revise(*, item: GoldenItem, answer, expert: User, reason: str | 
     cleaned = spec.answer_clean(payload=item.payload, answer=answer)
     with transaction.atomic():
         item = GoldenItem.objects.select_for_update().get(pk=item.pk)
+        old_answer, old_revision = item.answer, item.revision
         item.answer, item.expert, item.source = cleaned, expert, GoldenSource.EXPERT
         if reason is not None:
             item.reason = reason
@@ -130,7 +134,16 @@ def golden_item_revise(*, item: GoldenItem, answer, expert: User, reason: str | 
         item.refresh_from_db()
         GoldenItemRevision.objects.create(item=item, revision=item.revision, answer=item.answer, reason=item.reason,
                                           source=item.source, expert=expert, guide_version=item.guide_version)
+        _golden_change_audit(item=item, actor=expert, old_answer=old_answer, old_revision=old_revision)
     return item
+
+
+def _golden_change_audit(*, item: GoldenItem, actor: User | None, old_answer, old_revision: int) -> None:
+    """The audit event of a revised golden answer (or reason), in the revising transaction."""
+    audit_record(actor=actor, action=AuditAction.GOLDEN_ANSWER_CHANGED, target=item,
+                 details={"golden_set": item.golden_set_id, "key": item.key, "old_revision": old_revision,
+                          "revision": item.revision, "old_answer": old_answer, "answer": item.answer,
+                          "reason": item.reason})
 
 
 def queue_golden_set(*, queue: Queue, created_by: User | None = None) -> GoldenSet:

@@ -125,6 +125,11 @@ class AttributesKind(TaskKindSpec):
         overall = sum(agreement.values()) / len(agreement) if agreement else 1.0
         return Consensus({"attributes": values}, overall, len(answers), {"attribute_agreement": agreement})
 
+    def answer_summary(self, *, payload: dict, answer: dict) -> list[str]:
+        values = answer.get("attributes") or {}
+        return [f"{name.replace('_', ' ').capitalize()}: " + ("can't tell" if value == CANT_TELL else str(value))
+                for name, value in values.items()]
+
     def review_context(self, *, payload: dict, labels: list[tuple[str, dict]], consensus: Consensus,
                        golden: dict | None) -> dict:
         names = list(dict.fromkeys(name for _, answer in labels for name in answer["attributes"]))

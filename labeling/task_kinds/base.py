@@ -10,6 +10,7 @@ except through the ``*_context`` methods, which the pages call with rows they al
 """
 from __future__ import annotations
 
+import json
 import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -160,6 +161,11 @@ class TaskKindSpec(ABC):
                        golden: dict | None) -> dict:
         """What the review template shows; ``labels`` are (labeler name, answer) pairs."""
         return {}
+
+    def answer_summary(self, *, payload: dict, answer: dict) -> list[str]:
+        """An answer in words, one line per part, for the guide panel's edge cases and the library:
+        by default the answer's JSON; kinds say it better."""
+        return [json.dumps(answer, sort_keys=True)]
 
     # What other producers may take from this kind's tasks: the attribute producer crops boxes.
     crop_sources: ClassVar[tuple[str, ...]] = ()

@@ -297,6 +297,16 @@ class BoundingBoxesKind(TaskKindSpec):
                            cluster.members[labeler_id]["category"] if labeler_id in cluster.members else ABSENT)
                 for index, cluster in enumerate(clusters) for labeler_id, _ in labels]
 
+    def answer_summary(self, *, payload: dict, answer: dict) -> list[str]:
+        boxes = answer.get("boxes") or []
+        if not boxes:
+            return ["Nothing to box"]
+        counts: dict[str, int] = {}
+        for entry in boxes:
+            counts[entry["category"]] = counts.get(entry["category"], 0) + 1
+        return [f"{len(boxes)} box{'es' if len(boxes) != 1 else ''}"] + [
+            f"{category}: {count}" for category, count in sorted(counts.items())]
+
     def review_context(self, *, payload: dict, labels: list[tuple[str, dict]], consensus: Consensus,
                        golden: dict | None) -> dict:
         image = payload.get("image") or {}

@@ -135,6 +135,12 @@ class MatchingPairKind(TaskKindSpec):
         }
         return GoldenComparison(all(fields.values()), sum(fields.values()) / len(fields), {"fields": fields})
 
+    def answer_summary(self, *, payload: dict, answer: dict) -> list[str]:
+        box = ", ".join(f"{value:g}" for value in answer.get("box") or [])
+        return [f"Match: {MATCH_LABELS.get(answer.get('match'), answer.get('match'))}",
+                f"Category: {answer.get('category')}", f"Box: [{box}]",
+                "Spam" if answer.get("is_spam") else "Not spam"]
+
     def review_context(self, *, payload: dict, labels: list[tuple[str, dict]], consensus: Consensus,
                        golden: dict | None) -> dict:
         """The boxes review's layers (each labeler's box, the consensus and golden boxes, the creator's

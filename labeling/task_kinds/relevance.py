@@ -226,6 +226,10 @@ class RelevanceKind(TaskKindSpec):
         return [AccuracyRow(f"slot:{slot}", to_scale(given) == to_scale(expected), to_scale(given), to_scale(expected))
                 for slot, (given, expected) in enumerate(zip(answer["grades"], golden["grades"]), start=1)]
 
+    def answer_summary(self, *, payload: dict, answer: dict) -> list[str]:
+        return [f"Product {slot}: {GRADE_KEYS[grade][1] if grade in GRADE_KEYS else grade}"
+                for slot, grade in enumerate(answer.get("grades") or [], start=1)]
+
     def review_context(self, *, payload: dict, labels: list[tuple[str, dict]], consensus: Consensus,
                        golden: dict | None) -> dict:
         candidates = payload.get("candidates") or []
