@@ -175,3 +175,34 @@ class QueueSettingsForm(forms.Form):
     agreement_target = forms.FloatField(min_value=0.01, max_value=1.0, required=False, label="Adaptive: agreement target",
                                         help_text="A task gets one more label at a time while the agreement of its "
                                                   "labels is below this share (1.0 = all agree), up to the replication.")
+    # Qualification and re-calibration (labeling/calibration/CALIBRATION_qualification.md); the service
+    # checks that the set is of the queue's kind.
+    requires_qualification = forms.BooleanField(required=False, label="Require qualification",
+                                                help_text="Labelers get tasks only after passing the qualification "
+                                                          "set for the queue's guide version.")
+    qualification_set = forms.ModelChoiceField(queryset=GoldenSet.objects.order_by("task_kind", "name"), required=False,
+                                               label="Qualification set",
+                                               help_text="The golden set (of this queue's kind) a qualification draws from.")
+    qualification_pass_mark = forms.FloatField(min_value=0.0, max_value=1.0, required=False, label="Pass mark",
+                                               help_text="Mean golden score a qualification needs, 0 to 1 (empty: 0.8).")
+    qualification_items = forms.IntegerField(min_value=1, max_value=500, required=False, label="Items per attempt",
+                                             help_text="Golden items per qualification attempt (empty: 10).")
+    recalibration_window = forms.IntegerField(min_value=1, max_value=1000, required=False,
+                                              label="Re-calibration: window",
+                                              help_text="The last N golden labels of the kind (empty: off).")
+    recalibration_threshold = forms.FloatField(min_value=0.0, max_value=1.0, required=False,
+                                               label="Re-calibration: threshold",
+                                               help_text="A labeler whose mean golden score over the window falls "
+                                                         "below this is flagged and gets no tasks of the kind.")
+    immediate_feedback = forms.BooleanField(required=False, label="Immediate feedback on golden items",
+                                            help_text="After a golden item the labeler sees the expert's answer and "
+                                                      "reason. Leave off on evaluation queues: it tells labelers "
+                                                      "which items are golden.")
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("qualification_pass_mark") is None:
+            cleaned["qualification_pass_mark"] = 0.8
+        if cleaned.get("qualification_items") is None:
+            cleaned["qualification_items"] = 10
+        return cleaned

@@ -8,6 +8,7 @@ report for the templates with the pure helpers below (and ``frontend.charts``).
 """
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from django.contrib import messages
@@ -19,6 +20,7 @@ from django.urls import reverse
 
 from frontend import charts
 from frontend.charts import NO_DATA, decimal_text, figure_texts, percent_text
+from labeling.calibration import qualification
 from labeling.models import PoolKind, QualitySnapshot, Role, User
 from labeling.permissions import role_required, user_has_role
 from labeling.quality.labeler import (labeler_feedback_rows, labeler_ids_by_username, labeler_quality,
@@ -33,6 +35,8 @@ FEEDBACK_EXPERTS_ONLY = "Only experts and admins give labelers feedback."
 NOT_A_LABELER = "User #{user_id} is not a labeler: only labelers have a quality page."
 FEEDBACK_SENT = "Feedback sent to {username}: it shows on their quality page."
 LOWEST_ITEMS_SHOWN = 20
+FLAG_CLEARED = "{username}'s flag is cleared: they get the kind's tasks again."
+HISTORY_SHOWN = 50
 ACCURACY_HELP = "Share of golden units answered as the golden answer."
 COARSE_HELP = "As accuracy, with near answers counted right (docs/METRICS.md, section 3)."
 CONSISTENCY_HELP = "Share of an item's labels that give its most common answer; items with two or more labels."
@@ -98,6 +102,17 @@ def labeler_quality_page(request, user_id: int):
         raise Http404(NOT_A_LABELER.format(user_id=user_id))
     can_give_feedback = user_has_role(request.user, Role.EXPERT)
     body, error = "", None
+    if request.method == "POST" and request.POST.get("action") == "clear_flag":
+        if not can_give_feedback:
+            raise PermissionDenied(FEEDBACK_EXPERTS_ONLY)
+        try:
+            qualification.labeler_flag_clear(labeler_id=labeler.pk, task_kind=request.POST.get("task_kind", ""),
+                                             cleared_by=request.user,
+                                             reason=request.POST.get("reason") or qualification.FLAG_CLEARED_BY_EXPERT)
+        except qualification.QualificationNotFound as refusal:
+            raise Http404(str(refusal)) from refusal
+        messages.success(request, FLAG_CLEARED.format(username=labeler.username))
+        return redirect("frontend:labeler-quality", user_id=labeler.pk)
     if request.method == "POST":
         if not can_give_feedback:
             raise PermissionDenied(FEEDBACK_EXPERTS_ONLY)
@@ -117,18 +132,55 @@ def labeler_quality_page(request, user_id: int):
         "can_give_feedback": can_give_feedback,
         "feedback_body": body,
         "feedback_error": error,
+        # Qualification and re-calibration per kind, with the history (CALIBRATION_qualification.md).
+        "standings": qualification.labeler_standings(labeler=labeler),
+        "qualification_history": qualification.qualifications_of(labeler=labeler)[:HISTORY_SHOWN],
+        "flag_history": qualification.flags_of(labeler=labeler)[:HISTORY_SHOWN],
     })
 
 
 @login_required
 def my_quality(request):
+    if request.method == "POST":
+        # "Mark read" on an item of the feed: the labeler's own feedback only, 404 for anything else.
+        try:
+            qualification.labeler_feedback_mark_read(feedback_id=_whole(request.POST.get("feedback_id")),
+                                                     labeler=request.user)
+        except qualification.QualificationNotFound as refusal:
+            raise Http404(str(refusal)) from refusal
+        return redirect("frontend:my-quality")
     quality = labeler_quality(labeler=request.user)
+    feed = list(qualification.labeler_feed(labeler=request.user)[:HISTORY_SHOWN])
+    for item in feed:
+        item.expert_answer_text = answer_text(item.details.get("expert_answer"))
+        item.your_answer_text = answer_text(item.details.get("your_answer"))
     return render(request, "frontend/my_quality.html", {
         "nav_section": "my-quality",
         "quality": quality,
         "kinds": [my_kind_view(entry) for entry in quality["kinds"]],
         "is_labeler": request.user.role == Role.LABELER and not request.user.is_superuser,
+        "feed": feed,
+        "unread": sum(1 for item in feed if item.read_at is None),
     })
+
+
+def answer_text(answer) -> str:
+    """An answer as a person reads it: "grades: 1 similar · 2 not similar"; nested values as JSON
+    (the same shape session.js and qualify.js show)."""
+    if not isinstance(answer, dict):
+        return "" if answer is None else json.dumps(answer)
+    parts = []
+    for key, value in answer.items():
+        if isinstance(value, list) and all(not isinstance(v, (dict, list)) for v in value):
+            text = " · ".join(f"{i} {str(v).replace('_', ' ')}" for i, v in enumerate(value, start=1))
+        else:
+            text = json.dumps(value)
+        parts.append(f"{key.replace('_', ' ')}: {text}")
+    return "; ".join(parts)
+
+
+def _whole(value) -> int:
+    return int(value) if isinstance(value, str) and value.isdigit() and len(value) < 19 else 0
 
 
 # -- shaping (pure: report dicts in, template contexts out) ---------------------------------------

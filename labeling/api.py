@@ -35,6 +35,10 @@ REFUSALS: dict[type[Exception], tuple[int, str]] = {
     # The IETF idempotency-key draft's answer to a key replayed with another payload.
     queue_engine.IdempotencyBodyChanged: (status.HTTP_422_UNPROCESSABLE_ENTITY, "idempotency_body_changed"),
     AnswerSchemaError: (status.HTTP_400_BAD_REQUEST, "answer_invalid"),
+    # Qualification and re-calibration (labeling/calibration/CALIBRATION_qualification.md): the message
+    # says why and names the qualification page.
+    queue_engine.QualificationRequired: (status.HTTP_403_FORBIDDEN, "qualification_required"),
+    queue_engine.LabelerFlagged: (status.HTTP_403_FORBIDDEN, "labeler_flagged"),
 }
 
 
@@ -54,6 +58,15 @@ def refusal(error: Exception) -> APIException:
     exception = APIException(detail=str(error), code=code)
     exception.status_code = status_code
     return exception
+
+
+def claim_refusal_body(label) -> dict | None:
+    """The ``next_refusal`` of a submit-and-claim: why claim handed out no next task, if it refused."""
+    error = getattr(label, "claim_refusal", None)
+    if error is None:
+        return None
+    exception = refusal(error)
+    return {"code": exception.detail.code, "message": str(exception.detail)}
 
 
 def signin_throttled(error: signin.SignInThrottled) -> APIException:
@@ -151,7 +164,9 @@ class QueueClaimApi(APIView):
                               204: OpenApiResponse(description="Nothing is left for you in this queue."),
                               **error_responses(401, 403, 404, 409, reasons={
                                   403: "Your role does not label (engineers), the queue is not open to your pool, "
-                                       "or a session without a valid CSRF token.",
+                                       "the queue requires a qualification you have not passed "
+                                       "(`qualification_required`), you are flagged for low golden accuracy on "
+                                       "the kind (`labeler_flagged`), or a session without a valid CSRF token.",
                                   404: "No such queue.", 409: "The queue is closed."})},
                    summary="Claim my next task (or get my live lease back).",
                    description="Labelers, experts and admins. Claiming again while holding a live lease in the "
@@ -243,7 +258,8 @@ class AssignmentSubmitAndClaimApi(APIView):
                 assignment_id=assignment_id, labeler=request.user, **_submit_arguments(request))
         except (queue_engine.QueueEngineError, AnswerSchemaError) as error:
             raise refusal(error) from error
-        return Response(serializers.SubmitAndClaimSerializer({"label": label, "next": lease}).data,
+        return Response(serializers.SubmitAndClaimSerializer(
+            {"label": label, "next": lease, "next_refusal": claim_refusal_body(label)}).data,
                         status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 

@@ -95,14 +95,49 @@ class LabelSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField(read_only=True)
 
 
+class GoldenFeedbackSerializer(serializers.Serializer):
+    """Immediate feedback (a queue option): the expert's answer to the golden item this labeler has
+    just answered. Never sent before the labeler's answer is stored, nor about another's label."""
+
+    correct = serializers.BooleanField(help_text="Your answer matched the expert's.")
+    score = serializers.FloatField(help_text="Your answer's golden score, 0 to 1.")
+    expert_answer = serializers.JSONField(help_text="The expert's answer, in the kind's answer shape.")
+    reason = serializers.CharField(allow_blank=True, help_text="Why the expert's answer is right.")
+
+
+class ClaimRefusalSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="`qualification_required` or `labeler_flagged` (as claim answers them), "
+                                           "or another refusal of claim.")
+    message = serializers.CharField(help_text="Why there is no next task and what to do.")
+
+
+def _label_golden_feedback(label) -> object:
+    return getattr(label, "golden_feedback", None)
+
+
 class SubmitSerializer(serializers.Serializer):
     label = LabelSerializer()
+    feedback = serializers.SerializerMethodField()
+
+    @extend_schema_field(GoldenFeedbackSerializer(allow_null=True, help_text=(
+        "Set only on a queue with immediate feedback, after a golden item: the expert's answer and reason. "
+        "Null otherwise (and on an idempotent replay).")))
+    def get_feedback(self, result) -> dict | None:
+        feedback = _label_golden_feedback(result["label"])
+        return None if feedback is None else GoldenFeedbackSerializer(feedback).data
 
 
-class SubmitAndClaimSerializer(serializers.Serializer):
-    label = LabelSerializer()
+class SubmitAndClaimSerializer(SubmitSerializer):
     next = AssignmentSerializer(allow_null=True, help_text="The next task's lease, as claim returns it; null when "
                                                            "nothing is left for you in this queue.")
+    next_refusal = serializers.SerializerMethodField()
+
+    @extend_schema_field(ClaimRefusalSerializer(allow_null=True, help_text=(
+        "Why `next` is null when claim refused it (a qualification is required, or you are flagged); null "
+        "when claim was not refused.")))
+    def get_next_refusal(self, result) -> dict | None:
+        refusal = result.get("next_refusal")
+        return None if refusal is None else ClaimRefusalSerializer(refusal).data
 
 
 class SkipSerializer(serializers.Serializer):

@@ -15,6 +15,7 @@ from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
 from labeling.answer_schemas import answer_clean
+from labeling.calibration import qualification
 from labeling.models import Assignment, AssignmentState, Label, Queue, Role, Task, User
 from labeling.services.rows import instances_from_row, select_columns
 from labeling.task_kinds import task_kind_spec
@@ -29,6 +30,16 @@ LEASE_EXPIRED = "Your lease on this task expired and the task was handed to othe
 IDEMPOTENCY_KEY_REUSED = "This Idempotency-Key was already used for another assignment; send a new key with each new submit."
 IDEMPOTENCY_BODY_CHANGED = ("This Idempotency-Key was already used with a different request body; a retry must send the "
                             "same body, and a new answer needs a new key.")
+
+# Qualification and re-calibration (labeling/calibration/qualification.py): claim's refusals.
+QUALIFICATION_REQUIRED = ("This queue gives tasks only to labelers who passed the {kind} qualification for its "
+                          "current guide version. Take the qualification at {url} and then claim again.")
+LABELER_FLAGGED = ("Your rolling golden accuracy on {kind} tasks ({accuracy:.0%}) fell below the {threshold:.0%} "
+                   "this queue requires, so you get no {kind} tasks for now. An expert can clear you, or you can "
+                   "re-qualify at {url}.")
+LABELER_FLAGGED_NO_QUALIFICATION = ("Your rolling golden accuracy on {kind} tasks ({accuracy:.0%}) fell below the "
+                                    "{threshold:.0%} this queue requires, so you get no {kind} tasks for now. Ask an "
+                                    "expert to review your work and clear you.")
 
 # Bounded retries keep claim's query count independent of the queue size (see QUEUE.md, "Claim").
 CLAIM_ATTEMPTS = 3
@@ -68,6 +79,19 @@ class IdempotencyKeyReused(QueueEngineError):
 
 class IdempotencyBodyChanged(QueueEngineError):
     pass
+
+
+class QualificationRequired(QueueEngineError):
+    """Claim refused: the queue requires a qualification the labeler has not passed (or that a newer
+    guide version voided). ``qualify_url`` is where they take it."""
+
+    def __init__(self, message: str, *, qualify_url: str | None = None):
+        super().__init__(message)
+        self.qualify_url = qualify_url
+
+
+class LabelerFlagged(QualificationRequired):
+    """Claim refused: the labeler's rolling golden accuracy of the kind fell below a threshold."""
 
 
 def submit_fingerprint(*, answer, time_spent_ms: int | None) -> str:
@@ -219,6 +243,31 @@ def queue_check_open(*, queue: Queue, labeler: User) -> None:
         raise QueueNotOpenToPool(QUEUE_NOT_OPEN_TO_POOL)
 
 
+def queue_qualify_url(queue: Queue) -> str:
+    from django.urls import reverse  # the URL conf imports the API, which imports this module
+
+    return reverse("frontend:qualify", kwargs={"queue_id": queue.pk})
+
+
+def queue_check_standing(*, queue: Queue, labeler: User) -> None:
+    """Raise unless the labeler may get the queue's tasks under qualification and re-calibration: one
+    query, run only for a labeler on a queue that uses either (CALIBRATION_qualification.md). A flag
+    of the kind blocks every such queue of the kind; staff are never checked."""
+    if not qualification.queue_uses_calibration(queue) or labeler_is_staff(labeler):
+        return
+    standing = qualification.claim_standing(queue=queue, labeler=labeler)
+    kind = task_kind_spec(queue.task_kind).label
+    if standing.flagged:
+        can_requalify = queue.requires_qualification and queue.qualification_set_id is not None
+        template = LABELER_FLAGGED if can_requalify else LABELER_FLAGGED_NO_QUALIFICATION
+        url = queue_qualify_url(queue) if can_requalify else None
+        raise LabelerFlagged(template.format(kind=kind, accuracy=standing.flag_accuracy,
+                                             threshold=standing.flag_threshold, url=url), qualify_url=url)
+    if queue.requires_qualification and not standing.qualified:
+        url = queue_qualify_url(queue)
+        raise QualificationRequired(QUALIFICATION_REQUIRED.format(kind=kind, url=url), qualify_url=url)
+
+
 def _lease_create(*, queue: Queue, task: Task, labeler: User, now: datetime,
                   counts_toward_replication: bool = True) -> Assignment:
     task.queue = queue  # the caller serializes the task's kind; spare that query
@@ -278,6 +327,7 @@ def assignment_claim(
     for them, or None when nothing is left for them. ``rng`` draws golden vs normal per claim."""
     now = now or timezone.now()
     queue_check_open(queue=queue, labeler=labeler)
+    queue_check_standing(queue=queue, labeler=labeler)
     lease = _own_live_lease(queue=queue, labeler=labeler, now=now)
     if lease is not None:
         return lease
@@ -426,6 +476,9 @@ def label_submit(
                 if queue_is_adaptive(queue) and not task.is_golden:
                     task_changes.update(_adaptive_task_changes(queue=queue, task=task))
                 Task.objects.filter(pk=task.pk).update(**task_changes)
+            golden_feedback = None
+            if task.is_golden and _golden_hook_wanted(queue=queue, labeler=labeler):
+                golden_feedback = qualification.golden_label_recorded(queue=queue, label=label, labeler=labeler)
     except IntegrityError:
         # Only the (labeler, idempotency_key) constraint can fire here: the same key was committed
         # meanwhile by a submit of another assignment, or of this one.
@@ -437,7 +490,14 @@ def label_submit(
         raise
     assignment.state, assignment.finished_at = AssignmentState.SUBMITTED, now
     label.assignment = assignment
+    # Read by the submit responses: the expert's answer, shown to this labeler after they answered.
+    label.golden_feedback = golden_feedback
     return label, True
+
+
+def _golden_hook_wanted(*, queue: Queue, labeler: User) -> bool:
+    return ((qualification.queue_recalibrates(queue) or queue.immediate_feedback)
+            and not labeler_is_staff(labeler))
 
 
 def assignment_skip(*, assignment_id: int, labeler: User, now: datetime | None = None) -> Assignment:
@@ -475,8 +535,11 @@ def label_submit_and_claim(
                                   idempotency_key=idempotency_key, time_spent_ms=time_spent_ms, now=now)
     assignment = label.assignment
     queue = assignment.queue if created else Queue.objects.get(pk=assignment.queue_id)
+    # Read by the submit-and-claim response: why there is no next task (a qualification refusal).
+    label.claim_refusal = None
     try:
         lease = assignment_claim(queue=queue, labeler=labeler, now=now, rng=rng)
-    except QueueEngineError:
+    except QueueEngineError as error:
         lease = None
+        label.claim_refusal = error
     return label, created, lease

@@ -111,9 +111,27 @@ def queue_replication_set(*, queue: Queue, replication: int, min_labels: int | N
 AGGREGATION_UNKNOWN = "'{method}' is not an aggregation method; choose one of: {methods}."
 
 
+_UNCHANGED = object()
+
+
 def queue_settings_update(*, queue: Queue, aggregation: str, replication: int, min_labels: int | None,
-                          agreement_target: float | None) -> Queue:
-    """Set how a queue aggregates its labels and how many labels its tasks get, together or not at all."""
+                          agreement_target: float | None, requires_qualification=_UNCHANGED,
+                          qualification_set=_UNCHANGED, qualification_pass_mark=_UNCHANGED,
+                          qualification_items=_UNCHANGED, recalibration_window=_UNCHANGED,
+                          recalibration_threshold=_UNCHANGED, immediate_feedback=_UNCHANGED) -> Queue:
+    """Set how a queue aggregates its labels and how many labels its tasks get, and (each left out:
+    unchanged) its qualification, re-calibration and immediate feedback, together or not at all."""
+    calibration = {"requires_qualification": requires_qualification, "qualification_set": qualification_set,
+                   "qualification_pass_mark": qualification_pass_mark, "qualification_items": qualification_items,
+                   "recalibration_window": recalibration_window, "recalibration_threshold": recalibration_threshold,
+                   "immediate_feedback": immediate_feedback}
+    if any(value is not _UNCHANGED for value in calibration.values()):
+        with transaction.atomic():
+            queue_settings_update(queue=queue, aggregation=aggregation, replication=replication,
+                                  min_labels=min_labels, agreement_target=agreement_target)
+            queue_calibration_update(queue=queue, **{
+                name: getattr(queue, name) if value is _UNCHANGED else value for name, value in calibration.items()})
+        return queue
     if aggregation not in AggregationMethod.values:
         raise QueueReplicationError(AGGREGATION_UNKNOWN.format(method=aggregation,
                                                                methods=", ".join(AggregationMethod.values)),
@@ -123,4 +141,61 @@ def queue_settings_update(*, queue: Queue, aggregation: str, replication: int, m
                               agreement_target=agreement_target)
         queue.aggregation = aggregation
         queue.save(update_fields=["aggregation"])
+    return queue
+
+
+# -- qualification, re-calibration and immediate feedback (labeling/calibration/CALIBRATION_qualification.md)
+
+QUALIFICATION_SET_MISSING = "A queue that requires qualification needs a qualification set to draw it from."
+QUALIFICATION_SET_WRONG_KIND = "The qualification set is for '{set_kind}' items but the queue is for '{queue_kind}' tasks."
+QUALIFICATION_PASS_MARK_NOT_SHARE = "The qualification pass mark is a share between 0 and 1."
+QUALIFICATION_ITEMS_NOT_POSITIVE = "A qualification asks at least 1 item (and at most 500)."
+RECALIBRATION_WINDOW_NOT_POSITIVE = "The re-calibration window is a whole number of golden labels from 1 to 1000."
+RECALIBRATION_THRESHOLD_NOT_SHARE = "The re-calibration threshold is a share between 0 and 1."
+QUALIFICATION_SET_SERVED = ("The qualification set is one of the golden sets this queue serves: a qualification shows "
+                            "the expert's answers, which would then be known on the queue's golden items. Choose "
+                            "another set.")
+RECALIBRATION_HALF_SET = ("Re-calibration needs both a window (the last N golden labels) and a threshold; set both, "
+                          "or neither to turn it off.")
+
+
+def _is_share(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and 0.0 <= value <= 1.0
+
+
+def queue_calibration_update(*, queue: Queue, requires_qualification: bool, qualification_set,
+                             qualification_pass_mark: float, qualification_items: int,
+                             recalibration_window: int | None, recalibration_threshold: float | None,
+                             immediate_feedback: bool) -> Queue:
+    """Set the queue's qualification, re-calibration and immediate feedback, together or not at all
+    (claim enforces them: labeling/QUEUE.md, "Qualification and re-calibration in claim")."""
+    if requires_qualification and qualification_set is None:
+        raise QueueReplicationError(QUALIFICATION_SET_MISSING, "qualification_set")
+    if qualification_set is not None and qualification_set.task_kind != queue.task_kind:
+        raise QueueReplicationError(QUALIFICATION_SET_WRONG_KIND.format(set_kind=qualification_set.task_kind,
+                                                                        queue_kind=queue.task_kind),
+                                    "qualification_set")
+    if qualification_set is not None and queue.golden_sets.filter(pk=qualification_set.pk).exists():
+        raise QueueReplicationError(QUALIFICATION_SET_SERVED, "qualification_set")
+    if not _is_share(qualification_pass_mark):
+        raise QueueReplicationError(QUALIFICATION_PASS_MARK_NOT_SHARE, "qualification_pass_mark")
+    if not _is_whole(qualification_items) or not 1 <= qualification_items <= 500:
+        raise QueueReplicationError(QUALIFICATION_ITEMS_NOT_POSITIVE, "qualification_items")
+    if (recalibration_window is None) != (recalibration_threshold is None):
+        raise QueueReplicationError(RECALIBRATION_HALF_SET,
+                                    "recalibration_threshold" if recalibration_threshold is None else "recalibration_window")
+    if recalibration_window is not None and (not _is_whole(recalibration_window) or not 1 <= recalibration_window <= 1000):
+        raise QueueReplicationError(RECALIBRATION_WINDOW_NOT_POSITIVE, "recalibration_window")
+    if recalibration_threshold is not None and not _is_share(recalibration_threshold):
+        raise QueueReplicationError(RECALIBRATION_THRESHOLD_NOT_SHARE, "recalibration_threshold")
+    queue.requires_qualification = bool(requires_qualification)
+    queue.qualification_set = qualification_set
+    queue.qualification_pass_mark = float(qualification_pass_mark)
+    queue.qualification_items = qualification_items
+    queue.recalibration_window = recalibration_window
+    queue.recalibration_threshold = None if recalibration_threshold is None else float(recalibration_threshold)
+    queue.immediate_feedback = bool(immediate_feedback)
+    queue.save(update_fields=["requires_qualification", "qualification_set", "qualification_pass_mark",
+                              "qualification_items", "recalibration_window", "recalibration_threshold",
+                              "immediate_feedback"])
     return queue

@@ -43,9 +43,15 @@
     draftState: document.getElementById("draft-state"),
   };
 
+  // Claim's refusals that name a page to go to (qualification, a re-calibration flag): the message
+  // carries the qualify URL, shown as a link (labeling/calibration/CALIBRATION_qualification.md).
+  const STANDING_REFUSALS = ["qualification_required", "labeler_flagged"];
+
   const state = {
-    // loading | claim_failed | task | busy (a call is in flight) | empty | stale (the task can't be submitted any more)
+    // loading | claim_failed | refused (claim said why and where to go) | task | busy (a call is in
+    // flight) | feedback (the expert's answer to the golden item just submitted) | empty | stale
     mode: "loading",
+    pendingNext: null,
     assignment: null,
     editor: null,
     idempotencyKey: null,
@@ -60,7 +66,8 @@
 
   function show(mode) {
     state.mode = mode;
-    el.loading.hidden = !(mode === "loading" || mode === "claim_failed");
+    el.loading.hidden = !(mode === "loading" || mode === "claim_failed" || mode === "refused");
+    feedbackPanel().hidden = mode !== "feedback";
     el.empty.hidden = mode !== "empty";
     el.task.hidden = !(mode === "task" || mode === "busy" || mode === "stale");
     el.submit.disabled = mode !== "task";
@@ -167,12 +174,103 @@
     try {
       result = await api.post(root.dataset.claimUrl, {});
     } catch (error) {
+      if (STANDING_REFUSALS.includes(error.code)) {
+        showRefusal(error.message);
+        return;
+      }
       el.loading.querySelector(".big").textContent =
         "Could not load a task: " + error.message + " Press Enter to try again.";
       show("claim_failed");
       return;
     }
     present(result.status === 204 || !result.data ? null : result.data.assignment, result.serverDate);
+  }
+
+  /* ---------- qualification refusals and immediate feedback ---------- */
+
+  // The refusal's text, with the page it names (a path like /queues/7/qualify/) made a link.
+  function showRefusal(message) {
+    stopLease();
+    if (state.editor) state.editor.destroy();
+    state.editor = null;
+    state.assignment = null;
+    const big = el.loading.querySelector(".big");
+    big.textContent = "";
+    const match = /\/queues\/\d+\/qualify\//.exec(message);
+    const text = document.createElement("span");
+    text.dataset.testid = "claim-refusal";
+    text.textContent = match ? message.slice(0, match.index) : message;
+    big.appendChild(text);
+    if (match) {
+      const link = document.createElement("a");
+      link.href = match[0];
+      link.textContent = "the qualification page";
+      link.dataset.testid = "qualify-link";
+      big.appendChild(link);
+      big.appendChild(document.createTextNode(message.slice(match.index + match[0].length)));
+    }
+    show("refused");
+  }
+
+  let feedbackElement = null;
+  // The panel is built here, not in the template: only queues with immediate feedback ever show it.
+  function feedbackPanel() {
+    if (feedbackElement) return feedbackElement;
+    feedbackElement = document.createElement("div");
+    feedbackElement.className = "card feedback-panel";
+    feedbackElement.dataset.testid = "golden-feedback";
+    feedbackElement.hidden = true;
+    feedbackElement.innerHTML = '<h3 data-testid="golden-feedback-verdict"></h3>' +
+      '<p><b>Why:</b> <span data-testid="golden-feedback-reason"></span></p>' +
+      '<p class="muted small">The expert\'s answer:</p><pre class="small" data-testid="golden-feedback-answer"></pre>' +
+      '<p class="actions-row"><button class="btn primary" type="button" data-testid="golden-feedback-continue">' +
+      'Continue <kbd>Enter</kbd></button></p>';
+    feedbackElement.querySelector("button").addEventListener("click", (event) => { event.target.blur(); continueAfterFeedback(); });
+    el.loading.parentNode.insertBefore(feedbackElement, el.loading);
+    return feedbackElement;
+  }
+
+
+  // An answer as lines a person reads: "grades: 1 similar · 2 not_similar …"; nested values as compact JSON.
+  function readableAnswer(answer) {
+    if (!answer || typeof answer !== "object" || Array.isArray(answer)) return JSON.stringify(answer);
+    return Object.keys(answer).map((key) => {
+      const value = answer[key];
+      const scalars = Array.isArray(value) && value.every((v) => v === null || typeof v !== "object");
+      const text = scalars ? value.map((v, i) => (i + 1) + " " + String(v).replace(/_/g, " ")).join(" · ")
+        : JSON.stringify(value);
+      return key.replace(/_/g, " ") + ": " + text;
+    }).join("\n");
+  }
+
+  function showFeedback(feedback, next) {
+    stopLease();
+    const panel = feedbackPanel();
+    panel.querySelector('[data-testid="golden-feedback-verdict"]').textContent = feedback.correct
+      ? "That was a golden item, and your answer matches the expert's."
+      : "That was a golden item, and your answer differs from the expert's (score " + Math.round(feedback.score * 100) + "%).";
+    panel.querySelector('[data-testid="golden-feedback-reason"]').textContent = feedback.reason || "(the expert gave no reason)";
+    panel.querySelector('[data-testid="golden-feedback-answer"]').textContent = readableAnswer(feedback.expert_answer);
+    state.pendingNext = next;
+    if (state.editor) state.editor.destroy();
+    state.editor = null;
+    show("feedback");
+  }
+
+  function continueAfterFeedback() {
+    if (state.mode !== "feedback") return;
+    const next = state.pendingNext;
+    state.pendingNext = null;
+    afterSubmit(next);
+  }
+
+  // What follows a stored label: the next task, or why there is none.
+  function afterSubmit(next) {
+    if (next.refusal && STANDING_REFUSALS.includes(next.refusal.code)) {
+      showRefusal(next.refusal.message);
+      return;
+    }
+    present(next.assignment, next.serverDate);
   }
 
   // Show a claimed lease (from a claim, or the `next` of a submit-and-claim), or the empty state.
@@ -208,8 +306,12 @@
   }
 
   async function submit() {
-    if (state.mode === "stale" || state.mode === "claim_failed") {
+    if (state.mode === "stale" || state.mode === "claim_failed" || state.mode === "refused") {
       claimNext();
+      return;
+    }
+    if (state.mode === "feedback") {
+      continueAfterFeedback();
       return;
     }
     if (state.mode !== "task" || !state.editor) return;
@@ -237,7 +339,10 @@
         state.sessionCount += 1;
         el.sessionCount.textContent = String(state.sessionCount);
         if (el.draftState) el.draftState.textContent = "";
-        present(stored.data ? stored.data.next : null, stored.serverDate);
+        const next = { assignment: stored.data ? stored.data.next : null, serverDate: stored.serverDate,
+                       refusal: stored.data ? stored.data.next_refusal : null };
+        if (stored.data && stored.data.feedback) showFeedback(stored.data.feedback, next);
+        else afterSubmit(next);
         return;
       } catch (error) {
         if (error.retryable && attempt < SUBMIT_ATTEMPTS) {
