@@ -20,6 +20,7 @@ from evaluation.attribute_queues import (AttributeQueueError, attribute_queue_cr
                                          crops_from_pairs)
 from evaluation.box_queues import BoxQueueError, box_queue_create
 from evaluation.cleanup_queues import CleanupQueueError, cleanup_queue_create
+from labeling.calibration import guide_selectors, qualification
 from labeling.golden import selectors as golden_selectors
 from labeling.models import AggregationMethod, Queue, Role
 from labeling.task_kinds import task_kind_spec
@@ -81,9 +82,14 @@ def _with_editor_flags(queues):
 
 @role_required(Role.LABELER, Role.EXPERT)
 def my_queues(request):
+    queues = _with_editor_flags(queues_open_to(user=request.user).select_related("guide_version"))
+    # "Qualify first" / "Flagged": the queues claim would refuse (labeling/calibration/qualification.py).
+    gates = qualification.queue_gates_for(labeler=request.user, queues=queues)
+    for queue in queues:
+        queue.gate = gates.get(queue.pk)
     return render(request, "frontend/my_queues.html", {
         "nav_section": "queues",
-        "queues": _with_editor_flags(queues_open_to(user=request.user).select_related("guide_version")),
+        "queues": queues,
         "throughput": selectors.labeler_throughput(labeler=request.user),
     })
 
@@ -105,6 +111,9 @@ def work_page(request, queue_id: int):
         "queue": queue,
         "kind_spec": spec,
         "guide_version": queue.guide_version,
+        # The guide panel: the guide with its edge-case images, and the edge cases of its version and older.
+        "guide_html": guide_selectors.guide_render(body=queue.guide_version.body) if queue.guide_version else "",
+        "edge_case_groups": guide_selectors.edge_cases_for_guide(guide_version=queue.guide_version),
         "remaining": open_queue.available_for_me if open_queue else None,
         "editor_context": {**spec.editor_context(), "show_preannotations": queue.show_preannotations},
         "claim_url": f"{API_PREFIX}/queues/{queue.pk}/claim",
@@ -142,7 +151,11 @@ def queue_detail(request, queue_id: int):
         "job_status_url": f"{API_PREFIX}/box-queues/{queue.pk}",
         "settings_form": QueueSettingsForm(initial={
             "aggregation": queue.aggregation, "replication": queue.replication, "min_labels": queue.min_labels,
-            "agreement_target": queue.agreement_target}),
+            "agreement_target": queue.agreement_target, "requires_qualification": queue.requires_qualification,
+            "qualification_set": queue.qualification_set_id, "qualification_pass_mark": queue.qualification_pass_mark,
+            "qualification_items": queue.qualification_items, "recalibration_window": queue.recalibration_window,
+            "recalibration_threshold": queue.recalibration_threshold,
+            "immediate_feedback": queue.immediate_feedback}),
     })
 
 

@@ -1,6 +1,8 @@
 from django.urls import path
 
 from labeling import api
+from labeling.calibration import api_guides
+from labeling.calibration import api_qualification
 from labeling.golden import api as golden_api
 from labeling.imports import api as imports_api
 from labeling.quality import api as quality_api
@@ -28,6 +30,19 @@ urlpatterns = [
     path("golden-sets/<int:set_id>/export", golden_api.GoldenSetExportApi.as_view(), name="api-golden-set-export"),
     path("golden-sets/<int:set_id>/import", golden_api.GoldenSetImportApi.as_view(), name="api-golden-set-import"),
     path("golden-items/<int:item_id>", golden_api.GoldenItemApi.as_view(), name="api-golden-item"),
+    path("queues/<int:queue_id>/qualification", api_qualification.QualificationStatusApi.as_view(),
+         name="api-qualification-status"),
+    path("queues/<int:queue_id>/qualification/start", api_qualification.QualificationStartApi.as_view(),
+         name="api-qualification-start"),
+    path("queues/<int:queue_id>/qualification/answer", api_qualification.QualificationAnswerApi.as_view(),
+         name="api-qualification-answer"),
+    path("me/feedback/<int:feedback_id>/read", api_qualification.FeedbackReadApi.as_view(), name="api-feedback-read"),
+    path("labelers/<int:user_id>/flags/clear", api_qualification.LabelerFlagClearApi.as_view(),
+         name="api-labeler-flag-clear"),
+    path("guides", api_guides.GuideListApi.as_view(), name="api-guides"),
+    path("guides/preview", api_guides.GuidePreviewApi.as_view(), name="api-guide-preview"),
+    path("guides/<str:task_kind>/versions", api_guides.GuideVersionsApi.as_view(), name="api-guide-versions"),
+    path("audit-events", api_guides.AuditEventExportApi.as_view(), name="api-audit-events"),
     path("pair-imports", imports_api.PairImportListCreateApi.as_view(), name="api-pair-imports"),
     path("pair-imports/<int:import_id>", imports_api.PairImportDetailApi.as_view(), name="api-pair-import"),
 ]

@@ -6,8 +6,10 @@ Who sees what:
 - staff (experts, engineers, admins, superusers): every file, except that checkpoints
   (``checkpoints/...``) go only to engineers and admins (403 for experts);
 - labelers: an image only when they hold or held an assignment, in any state, on a task that shows
-  it (``TaskImage``, written by ``tasks_create``), one indexed query; anything else is a 403 that
-  says nothing about whether the file exists;
+  it (``TaskImage``, written by ``tasks_create``), one indexed query, or when the image is in an
+  edge case the guide panel of a queue open to them shows (the edge cases of the queue's guide
+  version and the guide's older ones: frontend work page), one more query; anything else is a 403
+  that says nothing about whether the file exists;
 - nobody: a path outside ``MEDIA_ROOT`` or under a never-served folder (404).
 
 How the bytes go out (``MEDIA_SERVE_MODE``): ``django`` streams the file (the embedded default);
@@ -28,6 +30,8 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation
+from django.db.models import Exists, OuterRef, TextField
+from django.db.models.functions import Cast
 from django.http import FileResponse, HttpResponse, HttpResponseNotModified
 from django.utils._os import safe_join
 from django.utils.http import http_date
@@ -38,7 +42,9 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
-from labeling.models import Role, TaskImage, User
+from labeling.calibration.session_selectors import calibration_participant_sees_image
+from labeling.models import EdgeCase, Queue, Role, TaskImage, User
+from labeling.services.tasks import payload_media_names
 
 MEDIA_SIGN_IN_REQUIRED = "Sign in to see media files."
 MEDIA_NOT_FOUND = "There is no such media file."
@@ -92,6 +98,20 @@ def labeler_sees_image(*, labeler: User, name: str) -> bool:
     return TaskImage.objects.filter(image__file=name, task__assignments__labeler=labeler).exists()
 
 
+def labeler_sees_edge_case_image(*, labeler: User, name: str) -> bool:
+    """Whether ``name`` is an image of an edge case in the guide panel of an active queue open to
+    the labeler's pool: the queue's guide is the edge case's and its version is the edge case's or
+    newer. One query; the text match only narrows the candidates, the payload walk decides."""
+    pools = Queue.allowed_pools.through.objects.filter(queue=OuterRef("pk"))
+    queues = Queue.objects.filter(is_active=True, guide_version__guide_id=OuterRef("guide_version__guide_id"),
+                                  guide_version__version__gte=OuterRef("guide_version__version"))
+    queues = queues.filter(~Exists(pools) | Exists(pools.filter(pool_id=labeler.pool_id)))
+    candidates = (EdgeCase.objects.annotate(payload_text=Cast("payload", TextField()))
+                  .filter(payload_text__contains=settings.MEDIA_URL + name).filter(Exists(queues))
+                  .values_list("payload", flat=True))
+    return any(name in set(payload_media_names(payload)) for payload in candidates)
+
+
 def media_access(*, user: User, name: str) -> MediaAccess:
     """What ``user`` (signed in) may do with the media file ``name`` (a clean name); existence is
     not checked here, so a refusal says nothing about whether the file is there."""
@@ -101,7 +121,10 @@ def media_access(*, user: User, name: str) -> MediaAccess:
         return MediaAccess.ALLOWED if user.has_role(Role.ENGINEER) else MediaAccess.CHECKPOINT_FORBIDDEN
     if user.has_role(Role.EXPERT, Role.ENGINEER):
         return MediaAccess.ALLOWED
-    return MediaAccess.ALLOWED if labeler_sees_image(labeler=user, name=name) else MediaAccess.NOT_YOURS
+    if (labeler_sees_image(labeler=user, name=name) or labeler_sees_edge_case_image(labeler=user, name=name)
+            or calibration_participant_sees_image(labeler=user, name=name)):
+        return MediaAccess.ALLOWED
+    return MediaAccess.NOT_YOURS
 
 
 def media_response(*, request, name: str, path: Path) -> HttpResponse:

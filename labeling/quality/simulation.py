@@ -216,3 +216,30 @@ def simulated_time_spent_ms(*, profile: LabelerProfile, units: int, rng: random.
 def simulated_skip(*, profile: LabelerProfile, rng: random.Random) -> bool:
     """Whether the labeler skips the task it was just given."""
     return rng.random() < profile.skip_rate
+
+
+# -- calibration (labeling/calibration/CALIBRATION_sessions.md) --------------------------------
+
+# After a calibration session's reveal, a simulated participant's error probabilities, noise scales
+# and leniency are this share of what they were: the session taught it the expert's reading. A
+# stated, kind-independent effect (every kind's error model reads the same profile fields), so the
+# demo's "after" figures move for a reason anyone can check, not because a kind was special-cased.
+CALIBRATION_ERROR_FACTOR = 0.25
+# Fields a session does not change: how often it skips, the share of wrong attribute answers that
+# are "can't tell" (a share of errors, not an error), what counts as small, and its pace.
+CALIBRATION_UNCHANGED_FIELDS = ("skip_rate", "cant_tell_share", "small_area", "seconds_per_unit", "time_sigma")
+CALIBRATION_FACTOR_OUT_OF_RANGE = "The calibration factor is {value}; it must lie from 0 (no errors left) to 1 (no effect)."
+
+
+def labeler_profile_calibrated(profile: LabelerProfile, *, factor: float = CALIBRATION_ERROR_FACTOR) -> LabelerProfile:
+    """The profile after a calibration reveal: every error probability (the pool's shared reading
+    included: the session corrects it) and noise scale, and the leniency, times ``factor``. A
+    spammer stays a spammer: it does not read the reveal."""
+    if not 0.0 <= factor <= 1.0:
+        raise ValueError(CALIBRATION_FACTOR_OUT_OF_RANGE.format(value=factor))
+    if profile.spammer:
+        return profile
+    changes = {name: getattr(profile, name) * factor for name in (*PROBABILITY_FIELDS, *SCALE_FIELDS)
+               if name not in CALIBRATION_UNCHANGED_FIELDS}
+    changes["leniency"] = profile.leniency * factor
+    return replace(profile, **changes)

@@ -35,6 +35,8 @@ class ApiWorld:
     pair_import_id: int  # a finished creator-pair import of the tiny world
     labeler_id: int  # the labeler's user id (a labeler's quality page)
     offline_evaluation_id: int  # a pending offline evaluation of the detector version
+    feedback_id: int = 0  # an item of the labeler's feed (only they may mark it read)
+    calibration_session_id: int = 0  # an open calibration session, the labeler its one participant
 
     def path_ids(self) -> dict[str, list[int]]:
         """Real ids for each path parameter of the API."""
@@ -48,6 +50,7 @@ class ApiWorld:
             "import_id": [self.pair_import_id],
             "version_id": [self.detector_id, self.embedder_id],
             "evaluation_id": [self.offline_evaluation_id],
+            "feedback_id": [self.feedback_id],
         }
 
     def body_ids(self) -> dict[str, list[int]]:
@@ -72,6 +75,7 @@ def api_world_build(*, checkpoint_folder: Path) -> ApiWorld:
     from evaluation.services import eval_run_create, eval_run_generate_all, model_version_register
     from labeling.golden.services import GoldenItemInput, golden_items_put, golden_set_create, queue_golden_sets_add
     from labeling.models import Image, Pool, PoolKind, Role, SceneSet, Task, TaskImage
+    from labeling.models import LabelerFeedback
     from labeling.services.queue_engine import assignment_claim, label_submit
     from labeling.services.queues import queue_create
     from labeling.services.tasks import TaskSpec, tasks_create
@@ -124,6 +128,11 @@ def api_world_build(*, checkpoint_folder: Path) -> ApiWorld:
 
     pair_import = synthetic_pairs_import(name="world pairs", seed=0, n_pairs=2, rates={}, created_by=users[Role.EXPERT],
                                          n_products=40)
+    from labeling.calibration.sessions import calibration_session_open
+
+    calibration_session = calibration_session_open(name="world calibration", task_kind="relevance",
+                                                   created_by=users[Role.EXPERT], golden_items=[golden_item],
+                                                   labelers=[labeler])
     return ApiWorld(
         usernames={role: user.username for role, user in users.items()},
         queue_id=queue.pk, normal_task_id=tasks[0].pk, golden_task_id=tasks[-1].pk, golden_set_id=golden_set.pk,
@@ -133,4 +142,6 @@ def api_world_build(*, checkpoint_folder: Path) -> ApiWorld:
         scene_set_id=tiny_world.scene_set_id, labeler_image_name=sorted(seen)[0], other_image_name=other.file.name,
         checkpoint_name=detector_version.checkpoint.name, pair_import_id=pair_import.pk, labeler_id=labeler.pk,
         offline_evaluation_id=offline_evaluation.pk,
+        calibration_session_id=calibration_session.pk,
+        feedback_id=LabelerFeedback.objects.create(labeler=labeler, author=users[Role.EXPERT], body="world note").pk,
     )

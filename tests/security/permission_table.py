@@ -58,6 +58,16 @@ PERMISSION_TABLE: dict[tuple[str, ...], dict[str, int | str]] = {
     ("api-assignment-submit", "POST"): row(401, 400, 400, 403, 400),
     ("api-assignment-submit-and-claim", "GET"): row(401, 405, 405, 403, 405),
     ("api-assignment-submit-and-claim", "POST"): row(401, 400, 400, 403, 400),
+    # -- API: qualification (a labeler's own; the world's queue requires none), feed, flags ------
+    ("api-qualification-status", "GET"): row(401, 200, 200, 403, 200),
+    ("api-qualification-start", "GET"): row(401, 405, 405, 403, 405),
+    ("api-qualification-start", "POST"): row(401, 409, 409, 403, 409),  # the queue requires no qualification
+    ("api-qualification-answer", "GET"): row(401, 405, 405, 403, 405),
+    ("api-qualification-answer", "POST"): row(401, 400, 400, 403, 400),
+    ("api-feedback-read", "GET"): row(401, 405, 405, 405, 405),
+    ("api-feedback-read", "POST"): row(401, 200, 404, 404, 404),  # the labeler's own feedback; anyone else's: 404
+    ("api-labeler-flag-clear", "GET"): row(401, 403, 405, 403, 405),
+    ("api-labeler-flag-clear", "POST"): row(401, 403, 400, 403, 400),  # experts (and admins) clear
     ("api-assignment-skip", "GET"): row(401, 405, 405, 403, 405),
     # The labeler's own live lease: skipped. Anyone else's: 403, whatever their role.
     ("api-assignment-skip", "POST"): row(401, 200, 403, 403, 403),
@@ -72,6 +82,13 @@ PERMISSION_TABLE: dict[tuple[str, ...], dict[str, int | str]] = {
     ("api-golden-set-import", "POST"): row(401, 403, 415, 403, 415),  # JSON lines, not a JSON body
     ("api-golden-item", "GET"): row(401, 403, 200, 200, 200),
     ("api-golden-item", "PUT"): row(401, 403, 400, 403, 400),
+    # -- API: guides and the audit export: staff read, experts (and admins) publish --------------
+    ("api-guides", "GET"): row(401, 403, 200, 200, 200),
+    ("api-guide-versions", "GET"): row(401, 403, 200, 200, 200),
+    ("api-guide-versions", "POST"): row(401, 403, 400, 403, 400),
+    ("api-guide-preview", "GET"): row(401, 403, 405, 405, 405),
+    ("api-guide-preview", "POST"): row(401, 403, 400, 400, 400),  # an empty body has no text
+    ("api-audit-events", "GET"): row(401, 403, 200, 200, 200),
     # -- API: creator-pair imports: staff only, labelers never ------------------------------------
     ("api-pair-imports", "GET"): row(401, 403, 200, 200, 200),
     ("api-pair-imports", "POST"): row(401, 403, 415, 415, 415),  # a multipart upload, not a JSON body
@@ -111,11 +128,22 @@ PERMISSION_TABLE: dict[tuple[str, ...], dict[str, int | str]] = {
     ("frontend:my-queues", "GET"): row(LOGIN, 200, 200, 403, 200),
     ("frontend:grading-page", "GET"): row(LOGIN, 200, 200, 403, 200),
     ("frontend:work-page", "GET"): row(LOGIN, 200, 200, 403, 200),
+    ("frontend:qualify", "GET"): row(LOGIN, 200, 200, 403, 200),
     ("frontend:box-queue-new", "GET"): row(LOGIN, 403, 200, 200, 200),
     ("frontend:box-queue-new", "POST"): row(LOGIN, 403, 200, 200, 200),  # an empty form: shown again
     ("frontend:task-review", "GET"): row(LOGIN, 403, 200, 200, 200),
     ("frontend:golden-editor", "GET"): row(LOGIN, 403, 200, 403, 200),  # experts (and admins) answer
     ("frontend:golden-set-list", "GET"): row(LOGIN, 403, 200, 200, 200),
+    ("frontend:guide-list", "GET"): row(LOGIN, 403, 200, 200, 200),
+    ("frontend:guide-edit", "GET"): row(LOGIN, 403, 200, 403, 200),  # experts (and admins) publish
+    ("frontend:guide-edit", "POST"): row(LOGIN, 403, 200, 403, 200),  # an empty form: shown again
+    ("frontend:guide-versions", "GET"): row(LOGIN, 403, 200, 200, 200),
+    ("frontend:guide-diff", "GET"): row(LOGIN, 403, 200, 200, 200),
+    ("frontend:edge-case-library", "GET"): row(LOGIN, 403, 200, 200, 200),
+    # Without ?task= or ?golden_item= there is no item to make an edge case of.
+    ("frontend:edge-case-new", "GET"): row(LOGIN, 403, 404, 403, 404),
+    ("frontend:edge-case-new", "POST"): row(LOGIN, 403, 404, 403, 404),
+    ("frontend:audit-trail", "GET"): row(LOGIN, 403, 200, 200, 200),
     ("frontend:pair-import-list", "GET"): row(LOGIN, 403, 200, 200, 200),
     ("frontend:pair-import-list", "POST"): row(LOGIN, 403, 200, 200, 200),  # an empty form: shown again
     ("frontend:attribute-queue-new", "GET"): row(LOGIN, 403, 200, 200, 200),
@@ -134,6 +162,19 @@ PERMISSION_TABLE: dict[tuple[str, ...], dict[str, int | str]] = {
     ("frontend:labeler-quality", "GET"): row(LOGIN, 403, 200, 200, 200),
     ("frontend:labeler-quality", "POST"): row(LOGIN, 403, 200, 403, 200),  # experts (and admins) give feedback
     ("frontend:my-quality", "GET"): row(LOGIN, 200, 200, 200, 200),
+    ("frontend:my-quality", "POST"): row(LOGIN, 404, 404, 404, 404),  # "mark read" of one's own feedback; none given: 404
+    # Triage and calibration sessions: staff read, experts (and admins) decide; an empty form is shown
+    # again with its error. The world's session has the labeler as its one participant.
+    ("frontend:triage", "GET"): row(LOGIN, 403, 200, 200, 200),
+    ("frontend:triage-item", "GET"): row(LOGIN, 403, 200, 200, 200),
+    ("frontend:triage-item", "POST"): row(LOGIN, 403, 400, 403, 400),
+    ("frontend:calibration-list", "GET"): row(LOGIN, 403, 200, 200, 200),
+    ("frontend:calibration-new", "GET"): row(LOGIN, 403, 200, 403, 200),
+    ("frontend:calibration-new", "POST"): row(LOGIN, 403, 400, 403, 400),
+    ("frontend:calibration-session", "GET"): row(LOGIN, 403, 200, 200, 200),
+    ("frontend:calibration-session", "POST"): row(LOGIN, 403, ELSEWHERE, 403, ELSEWHERE),  # reveal, then back
+    ("frontend:calibration-answer", "GET"): row(LOGIN, 200, 403, 403, 403),  # participants only
+    ("frontend:calibration-answer", "POST"): row(LOGIN, 400, 403, 403, 403),  # an empty answer is refused
     ("frontend:eval-run-list", "GET"): row(LOGIN, 403, 403, 200, 200),
     ("frontend:eval-run-new", "GET"): row(LOGIN, 403, 403, 200, 200),
     ("frontend:eval-run-new", "POST"): row(LOGIN, 403, 403, 200, 200),  # an empty form: shown again

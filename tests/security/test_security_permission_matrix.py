@@ -126,6 +126,8 @@ def url_for(endpoint: Endpoint, *, variant: str | None, world) -> str:
     if endpoint.key == ADMIN_GROUP:
         return ADMIN_URL_ASKED
     values = {"queue_id": world.queue_id, "task_id": world.golden_task_id, "set_id": world.golden_set_id,
+              "task_kind": "relevance",
+              "feedback_id": world.feedback_id, "session_id": world.calibration_session_id,
               "item_id": world.golden_item_id,
               "assignment_id": world.live_assignment_id, "run_id": world.run_id,
               "import_id": world.pair_import_id, "user_id": world.labeler_id,
