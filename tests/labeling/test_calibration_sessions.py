@@ -225,3 +225,8 @@ def test_a_participant_may_see_the_images_of_the_sessions_items_and_nobody_else(
     assert calibration_participant_sees_image(labeler=a, name=name)
     assert not calibration_participant_sees_image(labeler=outsider, name=name)
     assert not calibration_participant_sees_image(labeler=a, name="products/other.jpg")
+    # The media view applies the rule: a participant is served the item's image, an outsider is not.
+    from labeling.media import MediaAccess, media_access
+
+    assert media_access(user=a, name=name) == MediaAccess.ALLOWED
+    assert media_access(user=outsider, name=name) == MediaAccess.NOT_YOURS
