@@ -64,17 +64,21 @@ def run_lines(candidates: pd.DataFrame, *, tag: str) -> Iterator[str]:
                f"{deepest + 1 - int(rank)} {tag}\n")
 
 
-def trec_dicts(lines: Iterable[str], *, kind: str) -> dict[str, dict[str, int | float]]:
-    """Parse qrels (``kind="qrels"``) or run (``kind="run"``) lines into pytrec_eval's nested dicts."""
-    parsed: dict[str, dict[str, int | float]] = {}
-    for line in lines:
-        fields = line.split()
-        if not fields:
-            continue
-        if kind == "qrels":
+def qrels_dict(lines: Iterable[str]) -> dict[str, dict[str, int]]:
+    """Parse qrels lines into pytrec_eval's nested dict: query -> document -> relevance."""
+    parsed: dict[str, dict[str, int]] = {}
+    for fields in (line.split() for line in lines):
+        if fields:
             query, _, document, value = fields
             parsed.setdefault(query, {})[document] = int(value)
-        else:
+    return parsed
+
+
+def run_dict(lines: Iterable[str]) -> dict[str, dict[str, float]]:
+    """Parse run-file lines into pytrec_eval's nested dict: query -> document -> score."""
+    parsed: dict[str, dict[str, float]] = {}
+    for fields in (line.split() for line in lines):
+        if fields:
             query, _, document, _, score, _ = fields
             parsed.setdefault(query, {})[document] = float(score)
     return parsed

@@ -14,8 +14,8 @@ from tests.evaluation.test_evaluation_reuse import label_everything, labelers, r
 
 def trec_precision(qrels_text: str, run_text: str, *, level: int) -> tuple[float, int]:
     """Mean P@5 of pytrec_eval over the queries it evaluated, and how many it evaluated."""
-    qrels = trec.trec_dicts(qrels_text.splitlines(), kind="qrels")
-    run = trec.trec_dicts(run_text.splitlines(), kind="run")
+    qrels = trec.qrels_dict(qrels_text.splitlines())
+    run = trec.run_dict(run_text.splitlines())
     evaluator = pytrec_eval.RelevanceEvaluator(qrels, {"P"}, relevance_level=level)
     per_query = evaluator.evaluate(run)
     return sum(q["P_5"] for q in per_query.values()) / len(per_query), len(per_query)
