@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from evaluation.simulation import simulated_labelers_ensure
+from labeling.calibration.demo import RecalibrationDemoError, recalibration_demo_run
 from labeling.calibration.session_selectors import calibration_session_figures
 from labeling.calibration.sessions import calibration_reveal, calibration_session_open, calibration_simulated_answers
 from labeling.calibration.triage_selectors import golden_miss_items, low_agreement_items
@@ -90,3 +91,16 @@ class Command(BaseCommand):
             say(f"    {user.username} ({marks}): accuracy {_figure(before and before.accuracy, True)} -> "
                 f"{_figure(after and after.accuracy, True)}")
         say(f"See /overview/calibration/{session.pk}/ and /overview/triage/?kind={kind}")
+        # Re-calibration: a sloppy (not spamming) simulated labeler qualifies, drifts, is flagged and
+        # refused by claim, and re-qualifies.
+        sloppy = next(((user, profile) for user, profile in labelers if not profile.spammer), None)
+        if sloppy is None:
+            return
+        try:
+            demo = recalibration_demo_run(task_kind=kind, labeler=sloppy, expert=expert, seed=options["seed"])
+        except RecalibrationDemoError as error:
+            say(f"Re-calibration: skipped ({error})")
+            return
+        say(f"Re-calibration on queue #{demo.queue.pk} '{demo.queue.name}' with {sloppy[0].username} (simulated):")
+        for event in demo.events:
+            say(f"    {event}")
