@@ -185,3 +185,51 @@ class OfflineEvaluation(models.Model):
 
     def __str__(self) -> str:
         return f"offline evaluation {self.pk} of {self.model_version}"
+
+
+class TrainingJobStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class TrainingJob(models.Model):
+    """Training a detector or an embedder from exports on the ``gpu`` queue (evaluation/TRAINING.md).
+
+    When it finishes it registers exactly one model version (``model_version`` is one-to-one, so a
+    retried task finds it instead of registering another), starts that version's offline
+    evaluation, and offers an end-to-end run against ``parent`` as baseline."""
+
+    kind = models.CharField(max_length=12, choices=ModelKind.choices)
+    name = models.CharField(max_length=200)
+    parent = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                               help_text="the version it is fine-tuned from, and the E2E baseline")
+    exports = models.ManyToManyField("labeling.ExportJob", related_name="training_jobs")
+    version_tag = models.CharField(max_length=40, blank=True, help_text="the tag the new version gets (V1.1, ...)")
+    params = models.JSONField(default=dict, blank=True, help_text="steps, batch size, learning rate, seed")
+    status = models.CharField(max_length=12, choices=TrainingJobStatus.choices, default=TrainingJobStatus.PENDING)
+    steps_total = models.PositiveIntegerField(default=0)
+    steps_done = models.PositiveIntegerField(default=0)
+    step = models.CharField(max_length=200, blank=True, help_text="what the job is doing now")
+    # [{"step": n, "loss": x, ...}], one point per logged step: the page's loss curve.
+    loss_curve = models.JSONField(default=list, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    record = models.JSONField(default=dict, blank=True, help_text="the trainer's training record")
+    model_version = models.OneToOneField(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL,
+                                         related_name="training_job")
+    offline_evaluation = models.ForeignKey(OfflineEvaluation, null=True, blank=True, on_delete=models.SET_NULL,
+                                           related_name="+")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} training {self.name}"

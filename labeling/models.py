@@ -772,3 +772,88 @@ AUDIT_APPEND_ONLY = "The audit log is append-only: an event is never changed or 
 
 class AuditLogAppendOnly(RuntimeError):
     pass
+
+
+class JobStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class DataImportKind(models.TextChoices):
+    CATALOGUE = "catalogue", "Product catalogue"
+    COCO_DETECTION = "coco_detection", "COCO detection"
+
+
+class DataImport(models.Model):
+    """One import of a product catalogue (CSV or JSON lines) or a COCO detection JSON, run in the
+    background with its progress; all or nothing (labeling/imports/IMPORTS.md). Creator pairs have
+    their own job, ``PairImport``."""
+
+    kind = models.CharField(max_length=20, choices=DataImportKind.choices)
+    name = models.CharField(max_length=200)
+    # The uploaded file, in private storage (never under MEDIA_ROOT).
+    file = models.FileField(upload_to="data_imports/", blank=True, storage=_private_storage)
+    file_sha256 = models.CharField(max_length=64, blank=True)
+    # Kind-specific choices: a COCO import's target ("tasks" into a queue, or "golden" into a set),
+    # its queue or golden set, its image folder; a catalogue's format ("csv" or "jsonl").
+    options = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=12, choices=JobStatus.choices, default=JobStatus.PENDING)
+    lines_total = models.PositiveIntegerField(default=0)
+    lines_done = models.PositiveIntegerField(default=0)
+    # What was stored, e.g. {"products_created": 10, "products_existing": 2} or
+    # {"images": 5, "tasks_created": 5, "unmapped_categories": ["hat"]}.
+    result = models.JSONField(default=dict, blank=True)
+    # Refused rows: [{"line": n, "message": "..."}], the first few hundred.
+    errors = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} import {self.name}"
+
+
+class ExportJob(models.Model):
+    """One training-data export (COCO detection, cleaned matching, attributes, TREC qrels, the
+    single-product dataset), written in the background in chunks (labeling/exports/EXPORTS.md).
+
+    ``file`` is set only once the whole file is written and renamed into place, so a job never
+    offers half a file. ``provenance`` records what it was built from (queues, aggregation method,
+    guide versions, the last label id read) so that the same parameters rebuild the same bytes
+    (``sha256``)."""
+
+    format = models.CharField(max_length=30)
+    name = models.CharField(max_length=200)
+    params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=12, choices=JobStatus.choices, default=JobStatus.PENDING)
+    items_total = models.PositiveIntegerField(default=0)
+    items_done = models.PositiveIntegerField(default=0)
+    step = models.CharField(max_length=200, blank=True, help_text="what the job is doing now")
+    file = models.FileField(upload_to="exports/", blank=True, storage=_private_storage)
+    size_bytes = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    provenance = models.JSONField(default=dict, blank=True)
+    # Figures about the content: records written, records left out and why (Algorithm 1's rules).
+    report = models.JSONField(default=dict, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["format", "status"], name="export_job_by_format")]
+
+    def __str__(self) -> str:
+        return f"{self.format} export {self.name}"
