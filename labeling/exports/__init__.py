@@ -1,0 +1,1 @@
+"""Training-data exports written in the background (labeling/exports/EXPORTS.md)."""
