@@ -86,3 +86,23 @@ def offline_evaluation_run(evaluation_id: int) -> str:
     from evaluation import offline
 
     return offline.offline_evaluation_execute(evaluation_id=evaluation_id)
+
+
+class TrainingJobTask(PipelineTask):
+    """Marks the training job failed, with the error, once the task has given up (task_policy.py)."""
+
+    def failure_record(self, *, args, kwargs, error):
+        from evaluation.training import training_job_fail
+
+        job_id = task_argument(args=args, kwargs=kwargs, name="job_id")
+        if job_id is not None:
+            training_job_fail(job_id=job_id, error=error)
+
+
+@shared_task(name="evaluation.tasks.training_job_run", base=TrainingJobTask)
+def training_job_run(job_id: int) -> str:
+    """A training job (queue ``gpu``; evaluation/TRAINING.md). Transient errors are retried and the
+    retry starts the training again; the version is registered with the done mark, so once only."""
+    from evaluation import training
+
+    return training.training_job_run(job_id=job_id).status

@@ -140,10 +140,10 @@ def _time_text(moment: datetime, span_seconds: float) -> str:
     return moment.strftime("%H:%M")
 
 
-def time_table(series: Sequence[dict]) -> dict:
+def time_table(series: Sequence[dict], *, as_text: Callable[[float | None], str] = percent_text) -> dict:
     """The numbers behind time series as one table: a row per time, a column per series."""
     moments = sorted({moment for entry in series for moment, _ in entry["points"]})
-    by_moment = [{moment: figure_texts(figure) for moment, figure in entry["points"]
+    by_moment = [{moment: figure_texts(figure, as_text=as_text) for moment, figure in entry["points"]
                   if (figure or {}).get("value") is not None} for entry in series]
     return {"columns": [entry["name"] for entry in series],
             "rows": [{"moment": f"{moment:%Y-%m-%d %H:%M}", "cells": [own.get(moment) for own in by_moment]}
@@ -163,8 +163,13 @@ def _series_colours(series: Sequence[dict]) -> list[str]:
 
 def line_chart(*, chart_id: str, title: str, y_label: str, x_label: str, series: Sequence[dict],
                domain: tuple[float, float] = SHARE_DOMAIN, width: int = LINE_WIDTH, height: int = LINE_HEIGHT,
-               span: tuple[datetime, datetime] | None = None, tick_moments: Sequence[datetime] | None = None) -> dict:
+               span: tuple[datetime, datetime] | None = None, tick_moments: Sequence[datetime] | None = None,
+               as_text: Callable[[float | None], str] = percent_text,
+               y_tick_values: Sequence[float] = SHARE_TICKS) -> dict:
     """Lines with 95% interval bands over time, and the same numbers as a table.
+
+    Values are shares by default; a chart of another quantity (a training loss) passes its
+    ``domain``, ``y_tick_values`` and ``as_text``.
 
     ``series``: ``{"name", "points": [(datetime, figure)], "emphasis" (bool: the "all" line),
     "simulated" (bool), "colour" (optional)}``, in legend order. A point without a value breaks its
@@ -199,7 +204,8 @@ def line_chart(*, chart_id: str, title: str, y_label: str, x_label: str, series:
             low = figure["low"] if figure.get("low") is not None else value
             high = figure["high"] if figure.get("high") is not None else value
             current.append({"x": x_of(moment), "y": y_of(value), "y_low": y_of(low), "y_high": y_of(high),
-                            "title": figure_sentence(f"{entry['name']}, {moment:%Y-%m-%d %H:%M}", figure)})
+                            "title": figure_sentence(f"{entry['name']}, {moment:%Y-%m-%d %H:%M}", figure,
+                                                     as_text=as_text)})
         if current:
             segments.append(current)
         points = [{**point, "isolated": len(segment) == 1} for segment in segments for point in segment]
@@ -214,10 +220,11 @@ def line_chart(*, chart_id: str, title: str, y_label: str, x_label: str, series:
     if tick_moments is None:
         tick_moments = moments[::max(1, math.ceil(len(moments) / MAX_TIME_TICKS))]
     x_ticks = [{"x": x_of(moment), "text": _time_text(moment, seconds)} for moment in tick_moments]
-    y_ticks = [{"y": y_of(value), "text": percent_text(value, 0)} for value in SHARE_TICKS]
+    y_ticks = [{"y": y_of(value), "text": percent_text(value, 0) if as_text is percent_text else as_text(value)}
+               for value in y_tick_values]
     return {"id": chart_id, "title": title, "empty": False, "width": width, "height": height,
             "left": left, "right": right, "top": top, "bottom": bottom, "x_ticks": x_ticks, "y_ticks": y_ticks,
-            "series": shaped, "table": time_table(series), "y_label": y_label, "x_label": x_label,
+            "series": shaped, "table": time_table(series, as_text=as_text), "y_label": y_label, "x_label": x_label,
             "x_label_y": height - 8, "y_label_x": 14, "y_label_y": _round((top + bottom) / 2), "x_tick_y": bottom + 18}
 
 
@@ -372,7 +379,8 @@ def grouped_bar_chart(*, chart_id: str, title: str, y_label: str, x_label: str, 
                                 "cap_x2": _round(x + bar_width / 2 + 3)})
             bars.append(bar)
         shaped_groups.append({"label": group["label"], "label_x": _round(left + (index + 0.5) * slot), "bars": bars})
-    y_ticks = [{"y": y_of(value), "text": percent_text(value, 0)} for value in SHARE_TICKS] if domain == SHARE_DOMAIN \
+    y_ticks = [{"y": y_of(value), "text": percent_text(value, 0) if as_text is percent_text else as_text(value)}
+               for value in y_tick_values] if domain == SHARE_DOMAIN \
         else [{"y": y_of(value), "text": as_text(value)} for value in (domain[0], sum(domain) / 2, domain[1])]
     return {"id": chart_id, "title": title, "empty": not groups, "width": BARS_WIDTH, "height": BARS_HEIGHT,
             "left": left, "right": right, "top": top, "bottom": bottom, "groups": shaped_groups,

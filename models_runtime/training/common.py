@@ -36,3 +36,33 @@ class StepTimer:
     def tick(self) -> float:
         self.steps += 1
         return (time.perf_counter() - self.started) / self.steps
+
+
+StopCheck = Callable[[], bool]
+
+
+class TrainingCancelled(RuntimeError):
+    """``should_stop`` said stop: the trainer saves nothing."""
+
+
+TRAINING_CANCELLED = "training stopped at step {step} because it was cancelled"
+
+
+def init_weights_load(model: torch.nn.Module, state_dict: dict[str, torch.Tensor]) -> dict[str, list[str]]:
+    """Fine-tuning: copy every tensor of ``state_dict`` whose name and shape the model has; the
+    rest of the model keeps its fresh initialisation (a head sized by another class count).
+
+    Returns the names ``loaded``, ``reinitialised`` (model tensors with no fitting parent tensor)
+    and ``unused`` (parent tensors the model has no place for), for the training record.
+    """
+    own = model.state_dict()
+    fitting = {name: tensor for name, tensor in state_dict.items()
+               if name in own and tuple(own[name].shape) == tuple(tensor.shape)}
+    model.load_state_dict(fitting, strict=False)
+    return {"loaded": sorted(fitting), "reinitialised": sorted(set(own) - set(fitting)),
+            "unused": sorted(set(state_dict) - set(fitting))}
+
+
+def init_summary(report: dict[str, list[str]]) -> dict[str, object]:
+    return {"loaded": len(report["loaded"]), "reinitialised": report["reinitialised"][:20],
+            "unused": report["unused"][:20]}

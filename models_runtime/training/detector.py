@@ -30,7 +30,10 @@ from models_runtime import taxonomy
 from models_runtime.checkpoints import save_checkpoint
 from models_runtime.detector import Detector, build_detector, resolve_config
 from models_runtime.device import pick_device
-from models_runtime.training.common import ProgressCallback, StepTimer, print_progress, seed_everything
+from models_runtime.checkpoints import load_checkpoint
+from models_runtime.training.common import (TRAINING_CANCELLED, ProgressCallback, StepTimer, StopCheck,
+                                          TrainingCancelled, init_summary, init_weights_load, print_progress,
+                                          seed_everything)
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "step")
@@ -182,8 +185,14 @@ def train_detector(*, coco_path: str | Path, images_dir: str | Path | None = Non
                    record_path: str | Path | None = None, log_every: int = 20,
                    num_threads: int | None = None, device: str | None = None,
                    progress: ProgressCallback | None = print_progress,
-                   command: str | None = None) -> dict[str, Any]:
+                   command: str | None = None, init_checkpoint: str | Path | None = None,
+                   should_stop: StopCheck | None = None) -> dict[str, Any]:
     """Train a detector and save it (float16) with its config; returns the training record.
+
+    ``init_checkpoint`` fine-tunes a parent detector: its config (the architecture) is used, with
+    ``config_overrides`` laid over it, and every weight whose shape fits is copied
+    (``init_weights_load``). ``should_stop`` is asked before each step; when it says stop, the
+    trainer raises ``TrainingCancelled`` and writes nothing.
 
     The record (also written as JSON, by default beside the checkpoint) holds the command, the
     config, the data sizes, the loss curve, the wall time and, with a validation set, its mAP.
@@ -196,11 +205,19 @@ def train_detector(*, coco_path: str | Path, images_dir: str | Path | None = Non
     record_path = Path(record_path) if record_path else out_path.with_suffix(".json")
     examples = load_coco_detection(coco_path, images_dir)
     max_size = max_size or min_size
-    config = resolve_config({"arch": arch, "min_size": min_size, "max_size": max_size,
-                             **(config_overrides or {})})
+    parent_state = None
+    if init_checkpoint is not None:
+        parent_config, parent_state, _ = load_checkpoint(init_checkpoint, kind="detector")
+        config = resolve_config({**parent_config, **(config_overrides or {})})
+        arch, min_size, max_size = config.get("arch", arch), config.get("min_size", min_size), config.get("max_size", max_size)
+    else:
+        config = resolve_config({"arch": arch, "min_size": min_size, "max_size": max_size,
+                                 **(config_overrides or {})})
     lr = lr if lr is not None else (0.02 if optimizer == "sgd" else 1e-3)
     run_device = pick_device(device)
-    model = build_detector(config).to(run_device)
+    model = build_detector(config)
+    init_report = init_weights_load(model, parent_state) if parent_state is not None else None
+    model = model.to(run_device)
     model.train()
     opt = _optimizer(model, optimizer, lr, weight_decay)
     sizes = multiscale_sizes(min_size, scale_range)
@@ -211,6 +228,8 @@ def train_detector(*, coco_path: str | Path, images_dir: str | Path | None = Non
     losses: list[dict[str, float]] = []
     window: dict[str, list[float]] = {}
     for step in range(1, steps + 1):
+        if should_stop is not None and should_stop():
+            raise TrainingCancelled(TRAINING_CANCELLED.format(step=step - 1))
         if len(order) < batch_size:
             order.extend(rng.permutation(len(examples)).tolist())
         batch_indices, order = order[:batch_size], order[batch_size:]
@@ -265,6 +284,8 @@ def train_detector(*, coco_path: str | Path, images_dir: str | Path | None = Non
         "data": {"train": _data_summary(examples, coco_path)},
         "losses": losses,
         "final_loss": losses[-1]["loss"] if losses else None,
+        "init_checkpoint": str(init_checkpoint) if init_checkpoint is not None else None,
+        "init": init_summary(init_report) if init_report is not None else None,
     }
     if val_coco_path is not None:
         from models_runtime.metrics.detection import coco_map, f1_optimal_threshold

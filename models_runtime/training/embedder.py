@@ -50,7 +50,10 @@ from models_runtime.embedder import (
     full_config,
     inference_state_dict,
 )
-from models_runtime.training.common import ProgressCallback, StepTimer, print_progress, seed_everything
+from models_runtime.checkpoints import load_checkpoint
+from models_runtime.training.common import (TRAINING_CANCELLED, ProgressCallback, StepTimer, StopCheck,
+                                          TrainingCancelled, init_summary, init_weights_load, print_progress,
+                                          seed_everything)
 
 # Stored crops hold the box plus this much context (as a factor of the box size) so that box
 # jitter can look slightly outside the box without re-reading the image.
@@ -290,13 +293,20 @@ def train_embedder(*, manifest: str | Path, images_dir: str | Path, out: str | P
                    config: dict[str, Any] | None = None, seed: int = 0,
                    progress: ProgressCallback | None = print_progress,
                    keep_instance_head: bool = False, device: str | None = None,
-                   max_seconds: float | None = None, **training_overrides: Any) -> TrainingResult:
+                   max_seconds: float | None = None, init_checkpoint: str | Path | None = None,
+                   should_stop: StopCheck | None = None, **training_overrides: Any) -> TrainingResult:
     """Train an embedder on a matching manifest; save it to ``out`` (float16) with a JSON record.
 
     ``training_overrides`` override ``DEFAULT_TRAINING`` (``steps``, ``batch_size``, ``lr``, ...).
     ``max_seconds`` is a wall-time budget (crop preparation included): the learning-rate schedule
     then follows whichever of steps and seconds is further along, so a run on a busy machine still
     anneals fully before it stops. Seeded runs are identical only when the step budget binds.
+
+    ``init_checkpoint`` fine-tunes a parent embedder: its config (the architecture) is used, with
+    ``config`` laid over it, and every weight whose shape fits is copied; the instance head, sized
+    by this manifest's products, starts fresh (``init_weights_load``; the record lists it).
+    ``should_stop`` is asked before each step; when it says stop, the trainer raises
+    ``TrainingCancelled`` and writes nothing.
     """
     training = {**DEFAULT_TRAINING, **training_overrides}
     seed_everything(seed)
@@ -304,11 +314,16 @@ def train_embedder(*, manifest: str | Path, images_dir: str | Path, out: str | P
     started = time.perf_counter()
 
     records = load_manifest(manifest)
+    parent_state = None
+    if init_checkpoint is not None:
+        parent_config, parent_state, _ = load_checkpoint(init_checkpoint, kind="embedder")
+        config = {**{k: v for k, v in parent_config.items() if k != "n_instances"}, **(config or {})}
     model_config = full_config(config)
     crops = prepare_crops(records, images_dir, int(model_config["input_size"]))
     prepare_seconds = time.perf_counter() - started
     model_config["n_instances"] = len(crops.product_ids)
     model = build_embedder(model_config)
+    init_report = init_weights_load(model, parent_state) if parent_state is not None else None
     target = pick_device(device)
     model = model.to(target, memory_format=torch.channels_last).train()
     optimizer = _optimizer(model, training)
@@ -323,6 +338,8 @@ def train_embedder(*, manifest: str | Path, images_dir: str | Path, out: str | P
     warmup = int(training["warmup_steps"])
     train_started = time.perf_counter()
     for step in range(steps):
+        if should_stop is not None and should_stop():
+            raise TrainingCancelled(TRAINING_CANCELLED.format(step=step))
         schedule_position = (step - warmup) / max(1, steps - warmup)
         if max_seconds is not None:
             budget = max(1e-9, max_seconds - prepare_seconds)
@@ -383,6 +400,8 @@ def train_embedder(*, manifest: str | Path, images_dir: str | Path, out: str | P
         "final_loss": history[-1] if history else None,
         "history": history,
         "instance_head_shipped": keep_instance_head,
+        "init_checkpoint": str(init_checkpoint) if init_checkpoint is not None else None,
+        "init": init_summary(init_report) if init_report is not None else None,
     }
     if out is not None:
         save_embedder_checkpoint(model, out, record, keep_instance_head=keep_instance_head,
