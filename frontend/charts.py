@@ -379,8 +379,7 @@ def grouped_bar_chart(*, chart_id: str, title: str, y_label: str, x_label: str, 
                                 "cap_x2": _round(x + bar_width / 2 + 3)})
             bars.append(bar)
         shaped_groups.append({"label": group["label"], "label_x": _round(left + (index + 0.5) * slot), "bars": bars})
-    y_ticks = [{"y": y_of(value), "text": percent_text(value, 0) if as_text is percent_text else as_text(value)}
-               for value in y_tick_values] if domain == SHARE_DOMAIN \
+    y_ticks = [{"y": y_of(value), "text": percent_text(value, 0)} for value in SHARE_TICKS] if domain == SHARE_DOMAIN \
         else [{"y": y_of(value), "text": as_text(value)} for value in (domain[0], sum(domain) / 2, domain[1])]
     return {"id": chart_id, "title": title, "empty": not groups, "width": BARS_WIDTH, "height": BARS_HEIGHT,
             "left": left, "right": right, "top": top, "bottom": bottom, "groups": shaped_groups,
