@@ -200,6 +200,7 @@ CELERY_TASK_ROUTES = {
     "evaluation.tasks.eval_run_generate_scenes": {"queue": QUEUE_GPU},
     "evaluation.tasks.box_queue_preannotate_scenes": {"queue": QUEUE_GPU},
     "evaluation.tasks.offline_evaluation_run": {"queue": QUEUE_GPU},
+    "evaluation.tasks.training_job_run": {"queue": QUEUE_GPU},
     "evaluation.tasks.*": {"queue": QUEUE_DEFAULT},
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)

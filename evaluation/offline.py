@@ -54,6 +54,8 @@ OFFLINE_PARAMETERS: dict[str, dict[str, OfflineParameter]] = {
         "n_products": N_PRODUCTS,
         "val_scenes": OfflineParameter(100, 1, 3000, "Validation scenes that choose the F1-optimal score threshold."),
         "test_scenes": OfflineParameter(80, 1, 3000, "Test scenes measured (mAP, precision, recall)."),
+        "single_products": OfflineParameter(100, 0, 5000, "Held-out products photographed alone, each on white and "
+                                                          "on a busy background (single-product mAP); 0 skips it."),
     },
     ModelKind.EMBEDDER: {
         "seed": SEED,
@@ -134,8 +136,26 @@ def _evaluate(evaluation: OfflineEvaluation, progress: _ProgressWriter) -> dict:
     category_map = version.config.get("category_map") or None
     if version.kind == ModelKind.DETECTOR:
         model = runtime_cache.detector_for(version)
+        scene_sets = {key: value for key, value in parameters.items() if key != "single_products"}
+        singles = parameters.get("single_products", 0)
+        scene_steps = scene_sets.get("val_scenes", 0) + scene_sets.get("test_scenes", 0) + 2
+        single_steps = 2 * singles
+
+        def scenes_progress(done: int, total: int, step: str) -> None:
+            progress(done, total + single_steps, step)
+
+        def singles_progress(done: int, total: int, step: str) -> None:
+            progress(scene_steps + done, scene_steps + total, step)
+
         report = offline.detector_offline_evaluate(
-            model, offline.DetectorTestSets(**parameters), category_map=category_map, progress=progress)
+            model, offline.DetectorTestSets(**scene_sets), category_map=category_map, progress=scenes_progress)
+        if singles:
+            single = offline.single_product_offline_evaluate(
+                model, offline.SingleProductTestSets(seed=scene_sets["seed"], n_products=scene_sets["n_products"],
+                                                     count=singles),
+                category_map=category_map, progress=singles_progress)
+            report.figures["single_product"] = single.figures
+            report.seconds["single_product"] = single.seconds.get("detect", 0.0)
     else:
         model = runtime_cache.embedder_for(version)
         report = offline.embedder_offline_evaluate(

@@ -12,7 +12,7 @@ from labeling.parsers import JSON_TOO_DEEP, JsonTooDeep, json_loads_bounded, jso
 MODEL_CONFIG_NOT_JSON = "The config is not valid JSON: {reason}."
 MODEL_CONFIG_NOT_OBJECT = "The config must be a JSON object, such as {\"score_threshold\": 0.6}."
 PARAMETER_LABELS = {"seed": "World seed", "n_products": "Catalogue products", "val_scenes": "Validation scenes",
-                    "test_scenes": "Test scenes", "query_scenes": "Query scenes", "distractors": "Distractor products",
+                    "test_scenes": "Test scenes", "single_products": "Single products", "query_scenes": "Query scenes", "distractors": "Distractor products",
                     "k_max": "Longest top-K"}
 
 

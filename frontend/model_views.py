@@ -38,7 +38,8 @@ VERSION_REGISTERED = "{kind} “{name} {version_tag}” registered."
 STATUS_CLASS = {OfflineEvaluationStatus.PENDING: "pending", OfflineEvaluationStatus.RUNNING: "generating",
                 OfflineEvaluationStatus.DONE: "labeling", OfflineEvaluationStatus.FAILED: "failed"}
 ACTIVE = (OfflineEvaluationStatus.PENDING, OfflineEvaluationStatus.RUNNING)
-DETECTOR_SCALES = (("fine", "Fine (11 categories)"), ("coarse", "Coarse (rolled up)"))
+DETECTOR_SCALES = (("fine", "Fine (11 categories)"), ("coarse", "Coarse (rolled up)"),
+                   ("single_product", "Single-product images (held-out products alone; mAP only)"))
 DETECTOR_COLUMNS = (("map", "mAP@[.5:.95]"), ("map50", "mAP@0.5"), ("map75", "mAP@0.75"), ("threshold", "Threshold"),
                     ("precision", "Precision"), ("recall", "Recall"), ("f1", "F1"))
 ATTRIBUTE_LABELS = {"color": "Colour", "pattern": "Pattern", "fabric": "Fabric", "length": "Lower-body length",

@@ -6,6 +6,8 @@ from frontend.compare_views import eval_run_compare
 from frontend import model_views
 from frontend import guide_views
 from frontend import calibration_views
+from frontend import export_views
+from frontend import training_views
 
 app_name = "frontend"
 
@@ -55,4 +57,8 @@ urlpatterns = [
     path("models/new/", model_views.model_version_new, name="model-version-new"),
     path("models/compare/", model_views.model_version_compare, name="model-version-compare"),
     path("models/<int:version_id>/", model_views.model_version_detail, name="model-version-detail"),
+    path("training/", training_views.training_job_list, name="training-job-list"),
+    path("training/<int:job_id>/", training_views.training_job_detail, name="training-job-detail"),
+    path("exports/", export_views.export_list, name="export-list"),
+    path("exports/<int:export_id>/", export_views.export_detail, name="export-detail"),
 ]

@@ -452,6 +452,9 @@ def eval_run_new(request):
     latest = evaluation_selectors.eval_run_list().first()
     initial = ({"scene_set": latest.scene_set_id, "detector": latest.detector_id, "embedder": latest.embedder_id,
                 "baseline": latest.pk} if latest else {})
+    # A finished training job links here with its new version and the run to compare it against.
+    initial |= {key: request.GET[key] for key in ("detector", "embedder", "baseline", "scene_set", "name")
+                if request.GET.get(key, "").strip()}
     form = EvalRunForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:

@@ -3,6 +3,7 @@ from django.urls import path
 from labeling import api
 from labeling.calibration import api_guides
 from labeling.calibration import api_qualification
+from labeling.exports import api as exports_api
 from labeling.golden import api as golden_api
 from labeling.imports import api as imports_api
 from labeling.quality import api as quality_api
@@ -45,4 +46,9 @@ urlpatterns = [
     path("audit-events", api_guides.AuditEventExportApi.as_view(), name="api-audit-events"),
     path("pair-imports", imports_api.PairImportListCreateApi.as_view(), name="api-pair-imports"),
     path("pair-imports/<int:import_id>", imports_api.PairImportDetailApi.as_view(), name="api-pair-import"),
+    path("exports", exports_api.ExportListCreateApi.as_view(), name="api-exports"),
+    path("exports/<int:export_id>", exports_api.ExportDetailApi.as_view(), name="api-export"),
+    path("exports/<int:export_id>/download", exports_api.ExportDownloadApi.as_view(), name="api-export-download"),
+    path("exports/<int:export_id>/rebuild", exports_api.ExportRebuildApi.as_view(), name="api-export-rebuild"),
+    path("export-formats", exports_api.ExportFormatListApi.as_view(), name="api-export-formats"),
 ]

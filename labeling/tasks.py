@@ -38,3 +38,22 @@ def quality_snapshot_refresh_run(task_kind: str) -> int:
     from labeling.quality.services import quality_snapshot_refresh
 
     return quality_snapshot_refresh(task_kind=task_kind).n_labels
+
+
+@shared_task(name="labeling.tasks.export_job_run", acks_late=True, autoretry_for=(OSError,), max_retries=MAX_RETRIES,
+             retry_backoff=2, retry_backoff_max=60)
+def export_job_run(job_id: int) -> str:
+    """Write one export (labeling/exports/EXPORTS.md). Safe to run twice: a done job is returned as
+    it is, and a retry of a running one restarts it from scratch. Only an OSError (a full disk, a
+    lost mount) is retried; any other error has failed the job with its message."""
+    from labeling.exports.jobs import export_job_run as run
+
+    return run(job_id=job_id).status
+
+
+@shared_task(name="labeling.tasks.export_jobs_stalled_resume", acks_late=True)
+def export_jobs_stalled_resume() -> dict:
+    """Re-queue exports whose worker was lost and delete orphan temporary files."""
+    from labeling.exports.jobs import export_jobs_stalled_resume as sweep
+
+    return sweep()

@@ -16,7 +16,12 @@ from dataclasses import dataclass
 from typing import IO, Any, Callable
 
 # Modules that register a format when imported. A new format adds its module here.
-export_format_modules: list[str] = []
+export_format_modules: list[str] = [
+    "labeling.exports.format_coco",
+    "labeling.exports.format_matching",
+    "labeling.exports.format_attributes",
+    "labeling.exports.format_qrels",
+]
 
 _FORMATS: dict[str, "ExportFormat"] = {}
 

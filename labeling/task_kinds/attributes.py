@@ -108,6 +108,11 @@ class AttributesKind(TaskKindSpec):
             "cant_tell": CANT_TELL,
         }
 
+    def export_left_out(self, *, answer: dict) -> str | None:
+        """A crop whose every attribute is "can't tell" teaches nothing."""
+        values = (answer.get("attributes") or {}).values()
+        return "cant_tell" if all(value == CANT_TELL for value in values) else None
+
     def consensus(self, *, payload: dict, answers: list[dict]) -> Consensus:
         """Per attribute the majority value (``attribute_vote``: "can't tell" never wins against a
         value, a tie goes to the value first in the schema's order); the item's agreement is the mean

@@ -175,6 +175,13 @@ class TaskKindSpec(ABC):
         cropping from ``source`` (one of ``crop_sources``); a kind with no crop sources offers none."""
         return []
 
+    # -- training-data exports (labeling/exports/EXPORTS.md) -----------------------------------
+
+    def export_left_out(self, *, answer: dict) -> str | None:
+        """Why an item whose consensus is ``answer`` is not training data (the reason an export's
+        report counts it under), or None to keep it; by default every item is kept."""
+        return None
+
     # -- simulated labelers (labeling/quality/simulation.py) ----------------------------------
 
     @abstractmethod

@@ -98,6 +98,14 @@ class MatchingPairKind(TaskKindSpec):
         choices = taxonomy.category_choices()
         return {"categories": choices, "match_verdicts": [{"value": v, "label": MATCH_LABELS[v]} for v in MATCH_VERDICTS]}
 
+    def export_left_out(self, *, answer: dict) -> str | None:
+        """Spam never becomes training data, whatever the verdict; nor does a pair that is not a match."""
+        if answer.get("is_spam"):
+            return "spam"
+        if answer.get("match") == "not_match":
+            return "not_match"
+        return None
+
     def consensus(self, *, payload: dict, answers: list[dict]) -> Consensus:
         """The box as for box tasks (the labelers' boxes clustered by IoU; the consensus box is the
         median of the largest cluster), the category and the verdict by majority (category ties

@@ -209,7 +209,8 @@ def test_the_version_page_starts_an_offline_evaluation_and_shows_its_progress(pa
         response = page_client.post(f"/models/{detector.pk}/", {"val_scenes": "12", "test_scenes": ""})
     evaluation = OfflineEvaluation.objects.get()
     assert response.status_code == 302 and no_worker == [evaluation.pk]
-    assert evaluation.parameters == {"seed": 0, "n_products": 2000, "val_scenes": 12, "test_scenes": 80}
+    assert evaluation.parameters == {"seed": 0, "n_products": 2000, "val_scenes": 12, "test_scenes": 80,
+                                     "single_products": 100}
     page = page_client.get(f"/models/{detector.pk}/").content.decode()
     assert f'data-status-url="/api/v1/offline-evaluations/{evaluation.pk}"' in page
     assert "frontend/offline_evaluation.js" in page

@@ -20,7 +20,7 @@ from test_evaluation_worker import celery_worker_process  # noqa: F401 - the rea
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Small test sets of a 40-product world: seconds on a CPU for the untrained models of conftest.py.
-DETECTOR_PARAMETERS = {"n_products": 40, "val_scenes": 3, "test_scenes": 4}
+DETECTOR_PARAMETERS = {"n_products": 40, "val_scenes": 3, "test_scenes": 4, "single_products": 0}
 EMBEDDER_PARAMETERS = {"n_products": 40, "query_scenes": 3, "distractors": 25, "k_max": 5}
 WORKER_TIMEOUT_SECONDS = 300
 
@@ -172,7 +172,8 @@ def test_an_engineer_starts_an_offline_evaluation_and_gets_202_with_the_pending_
     assert response.status_code == 202, response.json()
     body = response.json()
     assert body["status"] == "pending" and body["step"] == offline.OFFLINE_STEP_QUEUED
-    assert body["parameters"] == {"seed": 0, "n_products": 2000, "val_scenes": 40, "test_scenes": 80}
+    assert body["parameters"] == {"seed": 0, "n_products": 2000, "val_scenes": 40, "test_scenes": 80,
+                                  "single_products": 100}
     assert body["model_version"]["id"] == detector.pk and body["created_by"] == engineer.username
     assert no_worker == [body["id"]]
     progress = client_for(engineer).get(f"/api/v1/offline-evaluations/{body['id']}").json()
@@ -181,7 +182,7 @@ def test_an_engineer_starts_an_offline_evaluation_and_gets_202_with_the_pending_
 
 @pytest.mark.parametrize("parameters, message", [
     ({"query_scenes": 10}, offline.OFFLINE_PARAMETER_UNKNOWN.format(
-        keys="'query_scenes'", kind="detector", accepted="seed, n_products, val_scenes, test_scenes")),
+        keys="'query_scenes'", kind="detector", accepted="seed, n_products, val_scenes, test_scenes, single_products")),
     ({"val_scenes": 0}, offline.OFFLINE_PARAMETER_INVALID.format(key="val_scenes", minimum=1, maximum=3000)),
     ({"test_scenes": 2.5}, offline.OFFLINE_PARAMETER_INVALID.format(key="test_scenes", minimum=1, maximum=3000)),
     ({"seed": True}, offline.OFFLINE_PARAMETER_INVALID.format(key="seed", minimum=0, maximum=2**31 - 1)),
@@ -266,3 +267,17 @@ def test_a_celery_worker_runs_an_offline_evaluation_from_the_gpu_queue(taxonomy,
     assert evaluation.results["figures"]["n_queries"] > 0 and evaluation.results["device"] == "cpu"
     assert evaluation.steps_done == evaluation.steps_total > 0
     assert "offline_evaluation_run" in celery_worker_process["log"].read_text()
+
+
+def test_a_detector_evaluation_measures_single_product_map_on_held_out_products_with_its_progress(
+        engineer, model_versions, on_cpu, no_worker, django_capture_on_commit_callbacks):
+    detector, _ = model_versions
+    evaluation = requested_and_run(version=detector, engineer=engineer,
+                                   parameters={**DETECTOR_PARAMETERS, "single_products": 3},
+                                   django_capture_on_commit_callbacks=django_capture_on_commit_callbacks,
+                                   no_worker=no_worker)
+    single = evaluation.results["figures"]["single_product"]
+    assert single["images"] == 6 and set(single["by_background"]) == {"white", "busy"}
+    assert all(0.0 <= single[key] <= 1.0 for key in ("map", "map50", "map75"))
+    # Progress counts the scenes, both scales and each single-product image, and ends complete.
+    assert evaluation.steps_done == evaluation.steps_total == 3 + 4 + 2 + 6

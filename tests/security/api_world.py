@@ -37,6 +37,8 @@ class ApiWorld:
     offline_evaluation_id: int  # a pending offline evaluation of the detector version
     feedback_id: int = 0  # an item of the labeler's feed (only they may mark it read)
     calibration_session_id: int = 0  # an open calibration session, the labeler its one participant
+    export_id: int = 0  # a pending training-data export (qrels of the run): its download is a 409
+    training_job_id: int = 0  # a cancelled training job of the detector version: cancelling it again is a 409
 
     def path_ids(self) -> dict[str, list[int]]:
         """Real ids for each path parameter of the API."""
@@ -51,6 +53,8 @@ class ApiWorld:
             "version_id": [self.detector_id, self.embedder_id],
             "evaluation_id": [self.offline_evaluation_id],
             "feedback_id": [self.feedback_id],
+            "export_id": [self.export_id],
+            "job_id": [self.training_job_id],
         }
 
     def body_ids(self) -> dict[str, list[int]]:
@@ -71,11 +75,13 @@ def relevance_payload(number: int) -> dict:
 def api_world_build(*, checkpoint_folder: Path) -> ApiWorld:
     import torch
 
+    from evaluation.models import TrainingJob, TrainingJobStatus
     from evaluation.offline import offline_evaluation_request
     from evaluation.services import eval_run_create, eval_run_generate_all, model_version_register
     from labeling.golden.services import GoldenItemInput, golden_items_put, golden_set_create, queue_golden_sets_add
     from labeling.models import Image, Pool, PoolKind, Role, SceneSet, Task, TaskImage
     from labeling.models import LabelerFeedback
+    from labeling.models import ExportJob
     from labeling.services.queue_engine import assignment_claim, label_submit
     from labeling.services.queues import queue_create
     from labeling.services.tasks import TaskSpec, tasks_create
@@ -144,4 +150,9 @@ def api_world_build(*, checkpoint_folder: Path) -> ApiWorld:
         offline_evaluation_id=offline_evaluation.pk,
         calibration_session_id=calibration_session.pk,
         feedback_id=LabelerFeedback.objects.create(labeler=labeler, author=users[Role.EXPERT], body="world note").pk,
+        training_job_id=TrainingJob.objects.create(
+            kind="detector", name="world training", parent=detector_version, version_tag="V0.1",
+            status=TrainingJobStatus.CANCELLED, created_by=users[Role.ENGINEER]).pk,
+        export_id=ExportJob.objects.create(format="trec_qrels", name="world export", params={"eval_run": run.pk},
+                                           created_by=users[Role.ENGINEER]).pk,
     )

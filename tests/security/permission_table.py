@@ -93,6 +93,14 @@ PERMISSION_TABLE: dict[tuple[str, ...], dict[str, int | str]] = {
     ("api-pair-imports", "GET"): row(401, 403, 200, 200, 200),
     ("api-pair-imports", "POST"): row(401, 403, 415, 415, 415),  # a multipart upload, not a JSON body
     ("api-pair-import", "GET"): row(401, 403, 200, 200, 200),
+    # -- API: training-data exports: staff only, labelers never ---------------------------------
+    ("api-exports", "GET"): row(401, 403, 200, 200, 200),
+    ("api-exports", "POST"): row(401, 403, 400, 400, 400),  # an empty body names no format
+    ("api-export", "GET"): row(401, 403, 200, 200, 200),
+    ("api-export-download", "GET"): row(401, 403, 409, 409, 409),  # the world's export is not done
+    ("api-export-rebuild", "GET"): row(401, 403, 405, 405, 405),  # a POST only
+    ("api-export-rebuild", "POST"): row(401, 403, 201, 201, 201),
+    ("api-export-formats", "GET"): row(401, 403, 200, 200, 200),
     # -- API: label quality: staff read exports and reports, everyone their own figures ----------
     # Asked without ?kind=: staff get 400 (the kind is required), labelers 403 before that.
     ("api-quality-labels", "GET"): row(401, 403, 400, 400, 400),
@@ -113,6 +121,11 @@ PERMISSION_TABLE: dict[tuple[str, ...], dict[str, int | str]] = {
     ("model-version-offline-evaluations", "GET"): row(401, 403, 405, 405, 405),  # a POST-only endpoint
     ("model-version-offline-evaluations", "POST"): row(401, 403, 403, 202, 202),  # {}: every parameter its default
     ("offline-evaluation-detail", "GET"): row(401, 403, 200, 200, 200),
+    ("training-job-list", "GET"): row(401, 403, 200, 200, 200),
+    ("training-job-list", "POST"): row(401, 403, 403, 400, 400),  # {}: no kind, name, parent or exports
+    ("training-job-detail", "GET"): row(401, 403, 200, 200, 200),
+    ("training-job-cancel", "GET"): row(401, 403, 405, 405, 405),  # a POST-only endpoint
+    ("training-job-cancel", "POST"): row(401, 403, 403, 409, 409),  # the world's job has ended
     ("scene-set-list", "GET"): row(401, 403, 200, 200, 200),
     ("box-queue-job", "GET"): row(401, 403, 404, 404, 404),  # the world's queue is a relevance queue
     # -- API documentation: public, like the API's own reference --------------------------------
@@ -146,6 +159,10 @@ PERMISSION_TABLE: dict[tuple[str, ...], dict[str, int | str]] = {
     ("frontend:audit-trail", "GET"): row(LOGIN, 403, 200, 200, 200),
     ("frontend:pair-import-list", "GET"): row(LOGIN, 403, 200, 200, 200),
     ("frontend:pair-import-list", "POST"): row(LOGIN, 403, 200, 200, 200),  # an empty form: shown again
+    ("frontend:export-list", "GET"): row(LOGIN, 403, 200, 200, 200),
+    ("frontend:export-list", "POST"): row(LOGIN, 403, 200, 200, 200),  # an empty form: shown again
+    ("frontend:export-detail", "GET"): row(LOGIN, 403, 200, 200, 200),
+    ("frontend:export-detail", "POST"): row(LOGIN, 403, ELSEWHERE, ELSEWHERE, ELSEWHERE),  # rebuild, then its page
     ("frontend:attribute-queue-new", "GET"): row(LOGIN, 403, 200, 200, 200),
     ("frontend:attribute-queue-new", "POST"): row(LOGIN, 403, 200, 200, 200),  # an empty form: shown again
     ("frontend:cleanup-queue-new", "GET"): row(LOGIN, 403, 200, 200, 200),
@@ -187,6 +204,10 @@ PERMISSION_TABLE: dict[tuple[str, ...], dict[str, int | str]] = {
     # An empty form starts an offline evaluation with the default test sets, then back to the page.
     ("frontend:model-version-detail", "POST"): row(LOGIN, 403, 403, ELSEWHERE, ELSEWHERE),
     ("frontend:model-version-compare", "GET"): row(LOGIN, 403, 403, 400, 400),  # no versions chosen
+    ("frontend:training-job-list", "GET"): row(LOGIN, 403, 403, 200, 200),
+    ("frontend:training-job-list", "POST"): row(LOGIN, 403, 403, 200, 200),  # an empty form: shown again
+    ("frontend:training-job-detail", "GET"): row(LOGIN, 403, 403, 200, 200),
+    ("frontend:training-job-detail", "POST"): row(LOGIN, 403, 403, ELSEWHERE, ELSEWHERE),  # cancel, then its page
     # -- the Django admin ------------------------------------------------------------------------
     (ADMIN_GROUP, "GET"): row(ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 200),
     # -- files -----------------------------------------------------------------------------------

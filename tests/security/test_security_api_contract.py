@@ -58,7 +58,7 @@ def test_a_page_with_leading_zeros_is_that_page(users):
 def test_every_list_declares_page_as_an_integer_from_one_with_its_400_and_404(schema):
     lists = [(path, operation) for path, item in schema["paths"].items() for method, operation in item.items()
              if any(parameter["name"] == "page" for parameter in operation.get("parameters", []))]
-    assert len(lists) == 9
+    assert len(lists) == 11
     for path, operation in lists:
         page = next(parameter for parameter in operation["parameters"] if parameter["name"] == "page")
         assert page["schema"] == {"type": "integer", "minimum": 1}, path
