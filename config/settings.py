@@ -233,6 +233,12 @@ CELERY_BEAT_SCHEDULE = {
         # A sweep nobody ran in time is dropped: the next one does the same work.
         "options": {"expires": EVAL_SWEEP_INTERVAL_SECONDS},
     },
+    # Exports whose worker was lost are sent again, and orphan .part files removed (labeling/exports/EXPORTS.md).
+    "labeling-export-jobs-stalled-resume": {
+        "task": "labeling.tasks.export_jobs_stalled_resume",
+        "schedule": EVAL_SWEEP_INTERVAL_SECONDS,
+        "options": {"expires": EVAL_SWEEP_INTERVAL_SECONDS},
+    },
 }
 # Beat (`celery worker -B` in ./scripts/run, or `celery beat`) keeps its schedule state under var/.
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
