@@ -19,6 +19,7 @@ from labeling.api_schema import JSONObjectField, TextField, error_responses, fie
 from labeling.exports import selectors
 from labeling.exports.jobs import (EXPORT_NAME_EMPTY, EXPORT_NAME_MAX_LENGTH, EXPORT_PARAMS_NOT_OBJECT, ExportNotDone,
                                    export_job_create, export_job_path, export_job_rebuild)
+from labeling.exports import format_single_product as single_product
 from labeling.exports.registry import ExportParamsError, export_formats
 from labeling.exports.common import OPTION_NOT_BOOLEAN, PARAM_UNKNOWN, SEED_INVALID
 from labeling.exports.format_coco import ROLLUP_UNKNOWN
@@ -46,6 +47,19 @@ PARAMS_EXAMPLES = [
     field_error_example("keep_similar not a boolean", field="params.keep_similar",
                         message=OPTION_NOT_BOOLEAN.format(name="keep_similar")),
     field_error_example("No evaluation run", field="params.eval_run", message=EVAL_RUN_MISSING),
+    field_error_example("No detector", field="params.detector", message=single_product.DETECTOR_MISSING),
+    field_error_example("Unknown scene source", field="params.scene_source", message=single_product.SCENE_SOURCE_UNKNOWN),
+    field_error_example("Cover out of range", field="params.cover",
+                        message=single_product.SHARE_INVALID.format(name="cover", low=0.05)),
+    field_error_example("Score threshold out of range", field="params.score_threshold",
+                        message=single_product.SHARE_INVALID.format(name="score_threshold", low=0.0)),
+    field_error_example("World seed out of range", field="params.world_seed",
+                        message=single_product.WORLD_NUMBER_INVALID.format(name="world_seed", low=0, high=2**31 - 1)),
+    field_error_example("World scenes out of range", field="params.world_scenes",
+                        message=single_product.WORLD_NUMBER_INVALID.format(name="world_scenes", low=10, high=100000)),
+    field_error_example("World products out of range", field="params.world_products",
+                        message=single_product.WORLD_NUMBER_INVALID.format(name="world_products", low=1, high=1000000)),
+    field_error_example("No scene queues", field="params.queues", message=QUEUES_MISSING),
 ]
 NOT_DONE_REASON = "The export is not done (pending, running or failed): there is no file to download yet."
 

@@ -21,6 +21,7 @@ export_format_modules: list[str] = [
     "labeling.exports.format_matching",
     "labeling.exports.format_attributes",
     "labeling.exports.format_qrels",
+    "labeling.exports.format_single_product",
 ]
 
 _FORMATS: dict[str, "ExportFormat"] = {}
