@@ -22,6 +22,8 @@ from labeling.parsers import BoundedJSONParser
 TRAINING_JOB_NOT_FOUND = "No training job with this id."
 PARENT_NOT_FOUND = "No model version with id {id}."
 EXPORT_NOT_FOUND = "No export with id {id}."
+# Ids are database integers: a larger number is refused by the schema (400), never sent to a query.
+ID_MAX = 2**31 - 1
 
 
 def _params_schema() -> dict:
@@ -41,9 +43,10 @@ class TrainingParamsField(JSONObjectField):
 class TrainingJobCreateSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=ModelKind.choices)
     name = serializers.CharField(max_length=200)
-    parent = serializers.IntegerField(min_value=1, help_text="The model version to fine-tune from; also the "
+    parent = serializers.IntegerField(min_value=1, max_value=ID_MAX, help_text="The model version to fine-tune from; also the "
                                                              "baseline the finished job offers an end-to-end run against.")
-    exports = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=20,
+    exports = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=ID_MAX), min_length=1,
+                                    max_length=20,
                                     help_text="Finished exports: coco_detection or single_product for a detector, "
                                               "matching or attributes for an embedder.")
     version_tag = serializers.CharField(max_length=40, required=False, allow_blank=True,
