@@ -218,6 +218,11 @@ EVAL_CHUNK_TIME_LIMIT = int(os.environ.get("EVAL_CHUNK_TIME_LIMIT", str(EVAL_CHU
 EVAL_COORDINATOR_SOFT_TIME_LIMIT = int(os.environ.get("EVAL_COORDINATOR_SOFT_TIME_LIMIT", "120"))
 EVAL_COORDINATOR_TIME_LIMIT = int(os.environ.get("EVAL_COORDINATOR_TIME_LIMIT",
                                                  str(EVAL_COORDINATOR_SOFT_TIME_LIMIT + 60)))
+# A training job (evaluation/TRAINING.md) runs its whole fine-tune in one task: about 0.25 s per
+# embedder step and 1 s per detector step on two CPU cores, so the default limit leaves room for
+# tens of thousands of steps; a job that passes it fails with the limit in its error text.
+TRAINING_SOFT_TIME_LIMIT = int(os.environ.get("TRAINING_SOFT_TIME_LIMIT", str(6 * 3600)))
+TRAINING_TIME_LIMIT = int(os.environ.get("TRAINING_TIME_LIMIT", str(TRAINING_SOFT_TIME_LIMIT + 300)))
 # The stalled-generation sweep (evaluation/recovery.py): a run or box queue job still pending or
 # generating whose last progress is older than this has no live chunk, since a running chunk writes
 # a scene at least once per chunk time limit (and the sweep waits while messages still queue); the

@@ -111,6 +111,11 @@ def coordinator_time_limits() -> dict:
             "time_limit": settings.EVAL_COORDINATOR_TIME_LIMIT}
 
 
+def training_time_limits() -> dict:
+    """Task options of a training job (one long task on the ``gpu`` queue)."""
+    return {"soft_time_limit": settings.TRAINING_SOFT_TIME_LIMIT, "time_limit": settings.TRAINING_TIME_LIMIT}
+
+
 class PipelineTask(Task):
     """Base of every evaluation task: retries what is transient (above), and once a task gives up,
     hands the error text to ``failure_record`` so the run or job it works for is marked failed.

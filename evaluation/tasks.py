@@ -13,7 +13,8 @@ from __future__ import annotations
 from celery import shared_task
 
 from evaluation import box_queues, recovery, services
-from evaluation.task_policy import PipelineTask, chunk_time_limits, coordinator_time_limits, task_argument
+from evaluation.task_policy import (PipelineTask, chunk_time_limits, coordinator_time_limits, task_argument,
+                                    training_time_limits)
 
 
 class EvalRunGenerationTask(PipelineTask):
@@ -99,7 +100,7 @@ class TrainingJobTask(PipelineTask):
             training_job_fail(job_id=job_id, error=error)
 
 
-@shared_task(name="evaluation.tasks.training_job_run", base=TrainingJobTask)
+@shared_task(name="evaluation.tasks.training_job_run", base=TrainingJobTask, **training_time_limits())
 def training_job_run(job_id: int) -> str:
     """A training job (queue ``gpu``; evaluation/TRAINING.md). Transient errors are retried and the
     retry starts the training again; the version is registered with the done mark, so once only."""

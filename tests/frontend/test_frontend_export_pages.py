@@ -28,9 +28,12 @@ def held_exports(monkeypatch):
 
 def test_engineer_starts_an_export_follows_its_progress_and_downloads_it(
         live_server, browser_page, engineer, pool, settings, tmp_path, held_exports):
-    from labeling.services.users import user_create
     from labeling.models import Role
+    from labeling.services.users import user_create
+    from labeling.services.world_import import taxonomy_import
 
+    # A transactional test starts from a flushed database: the taxonomy the boxes name comes back.
+    taxonomy_import()
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.PRIVATE_ROOT = tmp_path / "private"
     labelers = [user_create(username=f"boxer-{n}", password=PASSWORD, role=Role.LABELER, pool=pool) for n in range(3)]
