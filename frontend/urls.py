@@ -8,6 +8,7 @@ from frontend import guide_views
 from frontend import calibration_views
 from frontend import export_views
 from frontend import training_views
+from frontend import data_import_views
 
 app_name = "frontend"
 
@@ -35,6 +36,7 @@ urlpatterns = [
     path("overview/edge-cases/new/", guide_views.edge_case_new, name="edge-case-new"),
     path("overview/audit/", guide_views.audit_trail, name="audit-trail"),
     path("overview/pair-imports/", import_views.pair_import_list, name="pair-import-list"),
+    path("overview/data-imports/", data_import_views.data_import_list, name="data-import-list"),
     path("overview/attribute-queues/new/", views.attribute_queue_new, name="attribute-queue-new"),
     path("overview/attributes/", views.attribute_schema, name="attribute-schema"),
     path("overview/cleanup-queues/new/", views.cleanup_queue_new, name="cleanup-queue-new"),

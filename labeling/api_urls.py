@@ -6,6 +6,7 @@ from labeling.calibration import api_qualification
 from labeling.exports import api as exports_api
 from labeling.golden import api as golden_api
 from labeling.imports import api as imports_api
+from labeling.imports import data_api
 from labeling.quality import api as quality_api
 
 urlpatterns = [
@@ -46,6 +47,8 @@ urlpatterns = [
     path("audit-events", api_guides.AuditEventExportApi.as_view(), name="api-audit-events"),
     path("pair-imports", imports_api.PairImportListCreateApi.as_view(), name="api-pair-imports"),
     path("pair-imports/<int:import_id>", imports_api.PairImportDetailApi.as_view(), name="api-pair-import"),
+    path("data-imports", data_api.DataImportListCreateApi.as_view(), name="api-data-imports"),
+    path("data-imports/<int:data_import_id>", data_api.DataImportDetailApi.as_view(), name="api-data-import"),
     path("exports", exports_api.ExportListCreateApi.as_view(), name="api-exports"),
     path("exports/<int:export_id>", exports_api.ExportDetailApi.as_view(), name="api-export"),
     path("exports/<int:export_id>/download", exports_api.ExportDownloadApi.as_view(), name="api-export-download"),

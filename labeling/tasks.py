@@ -57,3 +57,24 @@ def export_jobs_stalled_resume() -> dict:
     from labeling.exports.jobs import export_jobs_stalled_resume as sweep
 
     return sweep()
+
+
+class DataImportTask(Task):
+    """Marks a catalogue or COCO import failed, with the error, once the task has used up its retries."""
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        from labeling.imports.data_jobs import data_import_fail
+
+        job_id = kwargs.get("job_id", args[0] if args else None)
+        if job_id is not None:
+            data_import_fail(job_id=job_id, error=f"{type(exc).__name__}: {exc}")
+
+
+@shared_task(name="labeling.tasks.data_import_run", base=DataImportTask, acks_late=True,
+             autoretry_for=(Exception,), dont_autoretry_for=(ValueError,), max_retries=MAX_RETRIES,
+             retry_backoff=2, retry_backoff_max=60)
+def data_import_run(job_id: int) -> str:
+    """Run a product-catalogue or COCO import (labeling/imports/IMPORTS.md); safe to run twice."""
+    from labeling.imports.data_jobs import data_import_run as run
+
+    return run(job_id=job_id).status

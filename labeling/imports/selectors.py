@@ -1,4 +1,4 @@
-"""Reads of creator-pair imports, for the API and the staff page."""
+"""Reads of creator-pair, catalogue and COCO imports, for the API and the staff pages."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db.models import QuerySet
 
-from labeling.models import PairImport
+from labeling.models import DataImport, PairImport
 
 FOLDERS_LISTED = 50
 
@@ -30,3 +30,13 @@ def pair_image_folders() -> list[str]:
     return sorted(entry.name for entry in root.iterdir()
                   if entry.is_dir() and not entry.name.startswith(".") and entry.resolve().parent == root)[
         :FOLDERS_LISTED]
+
+
+def data_import_list(*, kind: str | None = None) -> QuerySet[DataImport]:
+    """Catalogue and COCO imports, newest first, optionally of one kind."""
+    imports = DataImport.objects.select_related("created_by").order_by("-created_at", "-pk")
+    return imports.filter(kind=kind) if kind else imports
+
+
+def data_import_get(*, job_id: int) -> DataImport | None:
+    return data_import_list().filter(pk=job_id).first()

@@ -439,7 +439,7 @@ def test_the_staff_page_lists_imports_with_progress_and_errors_and_takes_an_uplo
     job = PairImport.objects.get(name="from the page")
     assert enqueued == [job.pk] and job.lines_total == 4
     running = client.get("/overview/pair-imports/").content.decode()
-    assert f'data-status-url="/api/v1/pair-imports/{job.pk}"' in running and "pair_import.js" in running
+    assert f'data-status-url="/api/v1/pair-imports/{job.pk}"' in running and "import_progress.js" in running
 
 
 def test_the_page_shows_a_refused_folder_on_its_field(stl_folder, expert, client):

@@ -38,6 +38,7 @@ class ApiWorld:
     feedback_id: int = 0  # an item of the labeler's feed (only they may mark it read)
     calibration_session_id: int = 0  # an open calibration session, the labeler its one participant
     export_id: int = 0  # a pending training-data export (qrels of the run): its download is a 409
+    data_import_id: int = 0  # a pending catalogue import
     training_job_id: int = 0  # a cancelled training job of the detector version: cancelling it again is a 409
 
     def path_ids(self) -> dict[str, list[int]]:
@@ -50,6 +51,7 @@ class ApiWorld:
             "set_id": [self.golden_set_id],
             "item_id": [self.golden_item_id],
             "import_id": [self.pair_import_id],
+            "data_import_id": [self.data_import_id],
             "version_id": [self.detector_id, self.embedder_id],
             "evaluation_id": [self.offline_evaluation_id],
             "feedback_id": [self.feedback_id],
@@ -81,7 +83,7 @@ def api_world_build(*, checkpoint_folder: Path) -> ApiWorld:
     from labeling.golden.services import GoldenItemInput, golden_items_put, golden_set_create, queue_golden_sets_add
     from labeling.models import Image, Pool, PoolKind, Role, SceneSet, Task, TaskImage
     from labeling.models import LabelerFeedback
-    from labeling.models import ExportJob
+    from labeling.models import DataImport, ExportJob
     from labeling.services.queue_engine import assignment_claim, label_submit
     from labeling.services.queues import queue_create
     from labeling.services.tasks import TaskSpec, tasks_create
@@ -153,6 +155,9 @@ def api_world_build(*, checkpoint_folder: Path) -> ApiWorld:
         training_job_id=TrainingJob.objects.create(
             kind="detector", name="world training", parent=detector_version, version_tag="V0.1",
             status=TrainingJobStatus.CANCELLED, created_by=users[Role.ENGINEER]).pk,
+        data_import_id=DataImport.objects.create(kind="catalogue", name="world catalogue",
+                                                 options={"image_source": "world", "file_format": "csv"},
+                                                 created_by=users[Role.ENGINEER]).pk,
         export_id=ExportJob.objects.create(format="trec_qrels", name="world export", params={"eval_run": run.pk},
                                            created_by=users[Role.ENGINEER]).pk,
     )

@@ -93,6 +93,10 @@ PERMISSION_TABLE: dict[tuple[str, ...], dict[str, int | str]] = {
     ("api-pair-imports", "GET"): row(401, 403, 200, 200, 200),
     ("api-pair-imports", "POST"): row(401, 403, 415, 415, 415),  # a multipart upload, not a JSON body
     ("api-pair-import", "GET"): row(401, 403, 200, 200, 200),
+    # -- API: catalogue and COCO imports: staff only, labelers never ----------------------------
+    ("api-data-imports", "GET"): row(401, 403, 200, 200, 200),
+    ("api-data-imports", "POST"): row(401, 403, 415, 415, 415),  # a multipart upload, not a JSON body
+    ("api-data-import", "GET"): row(401, 403, 200, 200, 200),
     # -- API: training-data exports: staff only, labelers never ---------------------------------
     ("api-exports", "GET"): row(401, 403, 200, 200, 200),
     ("api-exports", "POST"): row(401, 403, 400, 400, 400),  # an empty body names no format
@@ -159,6 +163,8 @@ PERMISSION_TABLE: dict[tuple[str, ...], dict[str, int | str]] = {
     ("frontend:audit-trail", "GET"): row(LOGIN, 403, 200, 200, 200),
     ("frontend:pair-import-list", "GET"): row(LOGIN, 403, 200, 200, 200),
     ("frontend:pair-import-list", "POST"): row(LOGIN, 403, 200, 200, 200),  # an empty form: shown again
+    ("frontend:data-import-list", "GET"): row(LOGIN, 403, 200, 200, 200),
+    ("frontend:data-import-list", "POST"): row(LOGIN, 403, 200, 200, 200),  # an empty form: shown again
     ("frontend:export-list", "GET"): row(LOGIN, 403, 200, 200, 200),
     ("frontend:export-list", "POST"): row(LOGIN, 403, 200, 200, 200),  # an empty form: shown again
     ("frontend:export-detail", "GET"): row(LOGIN, 403, 200, 200, 200),

@@ -130,7 +130,7 @@ def url_for(endpoint: Endpoint, *, variant: str | None, world) -> str:
               "feedback_id": world.feedback_id, "session_id": world.calibration_session_id,
               "item_id": world.golden_item_id,
               "assignment_id": world.live_assignment_id, "run_id": world.run_id,
-              "import_id": world.pair_import_id, "user_id": world.labeler_id,
+              "import_id": world.pair_import_id, "data_import_id": world.data_import_id, "user_id": world.labeler_id,
               "version_id": world.detector_id, "evaluation_id": world.offline_evaluation_id,
               "export_id": world.export_id, "job_id": world.training_job_id}
     media_paths = {"task image": world.labeler_image_name, "other image": world.other_image_name,

@@ -1,18 +1,20 @@
-/* Polls the pending and running creator-pair imports of the page and moves their progress bars;
- * once one is done or failed the page reloads, so its counts and refused lines come from the server. */
+/* Polls the pending and running imports of an import page (creator pairs, catalogues, COCO files)
+ * and moves their progress bars; once one is done or failed the page reloads, so its counts and
+ * refused rows come from the server. A row is [data-import-row][data-status-url]; inside it,
+ * [data-progress=done], [data-progress=status] and [data-progress=bar] follow the job. */
 (function () {
   "use strict";
 
   const POLL_MS = 1500;
-  const rows = Array.from(document.querySelectorAll("[data-pair-import][data-status-url]"));
+  const rows = Array.from(document.querySelectorAll("[data-import-row][data-status-url]"));
   if (!rows.length) return;
 
   async function pollRow(row) {
     const result = await window.ShopApi.get(row.dataset.statusUrl);
     const job = result.data;
-    row.querySelector("[data-testid=pair-import-done]").textContent = String(job.lines_done);
-    row.querySelector("[data-testid=pair-import-status]").textContent = job.status_display;
-    row.querySelector("[data-testid=pair-import-bar]").style.width = (100 * job.progress) + "%";
+    row.querySelector("[data-progress=done]").textContent = String(job.lines_done);
+    row.querySelector("[data-progress=status]").textContent = job.status_display;
+    row.querySelector("[data-progress=bar]").style.width = (100 * job.progress) + "%";
     row.dataset.status = job.status;
     return job.status === "done" || job.status === "failed";
   }
