@@ -457,3 +457,32 @@ def test_the_staff_page_lists_imports_and_takes_a_catalogue_upload(storage, staf
 def test_a_labeler_may_not_open_the_data_import_page(labeler, client):
     client.force_login(labeler)
     assert client.get("/overview/data-imports/").status_code == 403
+
+
+# -- the example files ---------------------------------------------------------------------------
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "fixtures" / "imports"
+
+
+def test_the_example_files_import_from_the_world_as_the_readme_says(storage):
+    products = imported("catalogue", (EXAMPLES / "catalogue-example.csv").read_bytes(), image_source="world",
+                        file_name="catalogue-example.csv")
+    queue = queue_create(name="example boxes", task_kind="bounding_boxes", replication=1)
+    boxes = imported("coco_detection", (EXAMPLES / "coco-example.json").read_bytes(), image_source="world",
+                     target="tasks", queue=queue.pk)
+
+    assert products.status == JobStatus.DONE and products.result["products_created"] == 5, products.errors
+    assert boxes.status == JobStatus.DONE, boxes.errors or boxes.error
+    assert boxes.result["images"] == 3 and boxes.result["boxes"] == 10 and boxes.result["unmapped_categories"] == {}
+    assert sum(len(task.payload["proposals"]) for task in queue.tasks.all()) == 10
+
+
+def test_a_coco_file_name_in_a_folder_names_the_image_by_its_base_name(storage):
+    queue = queue_create(name="foldered", task_kind="bounding_boxes", replication=1)
+    document = coco_document()
+    document["images"][0] = {**document["images"][0], "file_name": "train2017/scene-a.jpg"}
+
+    job = imported("coco_detection", json.dumps(document).encode(), target="tasks", queue=queue.pk)
+
+    assert job.status == JobStatus.DONE, job.errors
+    assert queue.tasks.count() == 2
