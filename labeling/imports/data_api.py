@@ -12,13 +12,15 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from labeling.api_schema import TextField, error_example, error_responses, field_error_example, list_error_responses
+from labeling.api_schema import PAGE_EXAMPLES, TextField, error_example, error_responses, field_error_example
 from labeling.imports import selectors
 from labeling.imports.api import FORM_OVERHEAD_BYTES, STAFF_ONLY, PairFileTooLarge, StaffOnly
-from labeling.imports.catalogue import FORMATS
-from labeling.imports.data_jobs import (COCO_TARGETS, DATA_FILE_MAX_BYTES, FILE_TOO_LARGE, QUEUE_REQUIRED,
-                                        TARGET_INVALID, DataImportError, data_import_create)
-from labeling.imports.stl_pairs import IMAGE_SOURCE_MAX_LENGTH, IMAGE_SOURCE_OUTSIDE, NAME_MAX_LENGTH, WORLD_SOURCE
+from labeling.imports.catalogue import FORMAT_UNKNOWN, FORMATS
+from labeling.imports.data_jobs import (COCO_TARGETS, DATA_FILE_MAX_BYTES, FILE_EMPTY, FILE_TOO_LARGE,
+                                        GOLDEN_SET_REQUIRED, KIND_UNKNOWN, QUEUE_REQUIRED, TARGET_INVALID,
+                                        DataImportError, data_import_create)
+from labeling.imports.stl_pairs import (IMAGE_SOURCE_MAX_LENGTH, IMAGE_SOURCE_MISSING, IMAGE_SOURCE_OUTSIDE,
+                                        NAME_INVALID, NAME_MAX_LENGTH, WORLD_SOURCE)
 from labeling.models import DataImport, DataImportKind
 
 UPLOAD_RULES = (
@@ -35,8 +37,16 @@ UPLOAD_RULES = (
 UPLOAD_EXAMPLES = [
     field_error_example("Image folder outside PAIR_IMAGE_ROOT", field="image_source",
                         message=IMAGE_SOURCE_OUTSIDE.format(source="../elsewhere")),
+    field_error_example("No such image folder", field="image_source",
+                        message=IMAGE_SOURCE_MISSING.format(source="shop")),
     field_error_example("COCO target missing", field="target", message=TARGET_INVALID),
     field_error_example("COCO queue missing", field="queue", message=QUEUE_REQUIRED),
+    field_error_example("COCO golden set missing", field="golden_set", message=GOLDEN_SET_REQUIRED),
+    field_error_example("File not readable as its format", field="file", message=FILE_EMPTY),
+    field_error_example("Catalogue format unknown", field="format", message=FORMAT_UNKNOWN.format(format="xls")),
+    field_error_example("Kind unknown", field="kind", message=KIND_UNKNOWN.format(kind="music")),
+    field_error_example("Name empty", field="name", message=NAME_INVALID),
+    field_error_example("Flag not a boolean", field="skip_unmapped", message="Must be a valid boolean."),
     error_example("File too large", code="file_too_large", status=413,
                   message=FILE_TOO_LARGE.format(limit=DATA_FILE_MAX_BYTES)),
 ]
@@ -102,9 +112,13 @@ class DataImportListCreateApi(StaffOnly, APIView):
                    description=STAFF_ONLY,
                    parameters=[OpenApiParameter("kind", str, enum=DataImportKind.values,
                                                 description="Only imports of this kind.")],
-                   responses={200: DataImportSerializer(many=True), **list_error_responses(401, 403)})
+                   responses={200: DataImportSerializer(many=True),
+                              **error_responses(400, 401, 403, 404, examples=[*PAGE_EXAMPLES, field_error_example(
+                                  "Kind unknown", field="kind", message=KIND_UNKNOWN.format(kind="music"))])})
     def get(self, request):
         kind = request.query_params.get("kind")
+        if kind is not None and kind not in DataImportKind.values:
+            raise serializers.ValidationError({"kind": [KIND_UNKNOWN.format(kind=kind[:40])]})
         paginator = self.pagination_class()
         imports = selectors.data_import_list(kind=kind if kind in DataImportKind.values else None)
         page = paginator.paginate_queryset(imports, request, view=self)
