@@ -95,7 +95,7 @@ def simulated_labelers_ensure(*, pools: Sequence[PoolProfile] = DEMO_POOL_PROFIL
             user = User.objects.filter(username=username).first()
             if user is None:
                 user = user_create(username=username, password=simulated_password(username), role=Role.LABELER,
-                                   pool=pool)
+                                   pool=pool, is_simulated=True)
             if not user.is_simulated:
                 User.objects.filter(pk=user.pk).update(is_simulated=True)
                 user.is_simulated = True

@@ -27,6 +27,9 @@ class PlatformUserAdmin(UserAdmin):
         before = models.User.objects.filter(pk=obj.pk).values("role", "pool_id").first() if change else None
         super().save_model(request, obj, form, change)
         if before is None:
+            audit_record(actor=request.user, action=AuditAction.USER_CREATED, target=obj,
+                         details={"username": obj.username, "role": obj.role, "pool": obj.pool_id,
+                                  "simulated": obj.is_simulated})
             return
         if before["role"] != obj.role:
             audit_record(actor=request.user, action=AuditAction.USER_ROLE_CHANGED, target=obj,

@@ -16,6 +16,7 @@ class AuditAction:
     QUALIFICATION_FINISHED = "qualification.finished"
     LABELER_FLAGGED = "labeler.flagged"
     LABELER_CLEARED = "labeler.cleared"
+    USER_CREATED = "user.created"
     USER_ROLE_CHANGED = "user.role_changed"
     USER_POOL_CHANGED = "user.pool_changed"
     CALIBRATION_REVEALED = "calibration.revealed"
