@@ -51,7 +51,8 @@ def _copies(items: list[GoldenItem], prefix: str) -> list[GoldenItemInput]:
                             source=item.source) for item in items]
 
 
-def _qualify(*, queue: Queue, user: User, profile: LabelerProfile, rng: random.Random, demo: RecalibrationDemo) -> bool:
+def _qualify(*, queue: Queue, user: User, profile: LabelerProfile, rng: random.Random, demo: RecalibrationDemo,
+             what: str = "qualification") -> bool:
     spec = task_kind_spec(queue.task_kind)
     for attempt_number in range(1, MAX_ATTEMPTS + 1):
         attempt = qualification_start(queue=queue, labeler=user)
@@ -59,7 +60,7 @@ def _qualify(*, queue: Queue, user: User, profile: LabelerProfile, rng: random.R
             answer = spec.simulated_answer(payload=item.payload, truth=item.answer, profile=profile, rng=rng)
             attempt = qualification_answer(qualification_id=attempt.pk, labeler=user, golden_item_id=item.pk,
                                            answer=answer).qualification
-        demo.events.append(f"qualification attempt {attempt_number}: score {attempt.score:.0%}, {attempt.status}")
+        demo.events.append(f"{what} attempt {attempt_number}: score {attempt.score:.0%}, {attempt.status}")
         if attempt.status == QualificationStatus.PASSED:
             return True
     return False
@@ -121,7 +122,7 @@ def recalibration_demo_run(*, task_kind: str, labeler: tuple[User, LabelerProfil
         label_submit(assignment_id=assignment.pk, labeler=user, answer=answer)
     if not demo.flagged:
         return demo
-    if _qualify(queue=queue, user=user, profile=calibrated, rng=rng, demo=demo):
+    if _qualify(queue=queue, user=user, profile=calibrated, rng=rng, demo=demo, what="re-qualification"):
         demo.claimed_after_requalifying = assignment_claim(queue=queue, labeler=user) is not None
         demo.events.append("after re-qualifying: claim " + ("gives a task" if demo.claimed_after_requalifying
                                                             else "finds nothing left"))

@@ -30,3 +30,8 @@ def test_readme_run_command_sets_up_the_demo_non_interactively(tmp_path):
     assert (status, scenes_done) == ("labeling", scenes_total)
     assert scenes_total > 0 and tasks > 0 and products == 60
     assert (tmp_path / "var" / "secret_key").exists()
+    # The README's later commands (`manage.py calibration_demo`, `closed_loop`) run in the same
+    # shell with no SECRET_KEY set: settings read the installation's key from VAR_DIR.
+    checked = subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "python"), "manage.py", "check"], cwd=REPO_ROOT,
+                             env=environment, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
