@@ -217,9 +217,13 @@ def calibration_session_page(request, session_id: int):
                      "after": figures.after.per_labeler.get(labeler_id)}
                     for labeler_id, username, simulated in
                     session_selectors.calibration_participant_rows(session=session)]
+    spec = task_kind_spec(session.task_kind)
+    items = list(session.items.order_by("is_followup", "position"))
+    for item in items:  # the expert's answer in words, as the guide panel's edge cases show it
+        item.answer_text = " · ".join(spec.answer_summary(payload=item.payload, answer=item.answer))
     return render(request, "frontend/calibration_session.html", {
         "nav_section": "calibration", "session": session, "figures": figures, "participants": participants,
-        "items": list(session.items.order_by("is_followup", "position")),
+        "items": items,
         "can_reveal": user_has_role(request.user, Role.EXPERT) and session.status == CalibrationStatus.OPEN,
     })
 
@@ -235,7 +239,11 @@ def _own_answer_reviews(spec, rows: list[dict]) -> list[dict]:
     for row in rows:
         labels = [(LabelerName("Your answer"), row["answer"])] if row["answer"] is not None else []
         nobody = Consensus(answer=None, agreement=None, n_labels=0)
-        reviewed.append({**row, "labels": labels, "consensus": nobody, "golden": {"answer": row["expert_answer"]},
+        summary = spec.answer_summary
+        words = {"answer_text": " · ".join(summary(payload=row["item"].payload, answer=row["answer"]))
+                 if row["answer"] is not None else None,
+                 "expert_answer_text": " · ".join(summary(payload=row["item"].payload, answer=row["expert_answer"]))}
+        reviewed.append({**row, **words, "labels": labels, "consensus": nobody, "golden": {"answer": row["expert_answer"]},
                          "review": spec.review_context(payload=row["item"].payload, labels=labels, consensus=nobody,
                                                        golden=row["expert_answer"])})
     return reviewed

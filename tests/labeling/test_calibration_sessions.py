@@ -150,7 +150,7 @@ def test_the_participant_page_is_blind_before_the_reveal_and_shows_own_answers_a
     page = client.get(f"/calibration/{session.pk}/").content.decode()
     assert f'value="{first.pk}"' in page
     # Neither the expert's reason nor answer, nor B's answer, is on the page.
-    b_answer = "not_similar&#x27;, &#x27;not_similar"
+    b_answer = "Product 1: Not similar · Product 2: Not similar"  # B's answer as the pages write answers
     assert "reason 0" not in page and b_answer not in page and 'data-testid="expert-answer"' not in page
     assert f"/calibration/{session.pk}/" in client.get("/queues/").content.decode()
     bad = client.post(f"/calibration/{session.pk}/", {"item": first.pk, "answer": "{not json"})
@@ -162,7 +162,7 @@ def test_the_participant_page_is_blind_before_the_reveal_and_shows_own_answers_a
     client.force_login(a)
     page = client.get(f"/calibration/{session.pk}/").content.decode()
     assert "reason 0" in page and 'data-testid="revealed-1"' in page and 'data-testid="expert-answer"' in page
-    assert "similar&#x27;, &#x27;not_similar&#x27;]" in page  # A's own answer
+    assert "Product 4: Similar · Product 5: Not similar" in page  # A's own answer
     assert b_answer not in page
 
 
