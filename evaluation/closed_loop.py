@@ -74,6 +74,8 @@ def _shown(value) -> str:
         return f"{value:.4f}"
     if isinstance(value, dict):
         return ", ".join(f"{k} {_shown(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):  # an interval
+        return "[" + ", ".join(_shown(v) for v in value) + "]"
     return str(value)
 
 
