@@ -97,6 +97,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # Web processes keep a connection for DB_CONN_MAX_AGE seconds; Celery workers and beat set it to 0
 # when they start (config/celery.py), so a worker holds no connection between tasks.
 IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
+if IS_POSTGRES and env_bool("DB_PREPARED_STATEMENTS", True):
+    # Server-side parameters, and a statement sent DB_PREPARE_THRESHOLD times on a connection is
+    # prepared there: PostgreSQL stops parsing and planning the work queue's few hot statements on
+    # every claim and submit (a third of its CPU per annotation; benchmarks/RESULTS_queue.md). Turn
+    # it off (DB_PREPARED_STATEMENTS=0) behind a connection pooler that cannot keep prepared
+    # statements, such as PgBouncer in transaction mode before 1.21 (docs/deploy.md).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        server_side_binding=True, prepare_threshold=int(os.environ.get("DB_PREPARE_THRESHOLD", "5")))
 
 AUTH_USER_MODEL = "labeling.User"
 AUTH_PASSWORD_VALIDATORS = [

@@ -2,6 +2,7 @@
 the output. Service refusals become JSON errors (labeling/api_errors.py) with fitting statuses."""
 from __future__ import annotations
 
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
@@ -172,14 +173,16 @@ class QueueClaimApi(APIView):
                    description="Labelers, experts and admins. Claiming again while holding a live lease in the "
                                "queue returns that lease.")
     def post(self, request, queue_id: int):
-        queue = get_object_or_404(Queue, pk=queue_id)
+        queue = queue_engine.queue_for_claim(queue_id)
+        if queue is None:
+            raise Http404("No Queue matches the given query.")  # what get_object_or_404 says
         try:
             lease = queue_engine.assignment_claim(queue=queue, labeler=request.user)
         except queue_engine.QueueEngineError as error:
             raise refusal(error) from error
         if lease is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(serializers.ClaimSerializer({"assignment": lease}).data)
+        return Response(serializers.claim_body(lease))
 
 
 SUBMIT_EXAMPLES = [request_example("A relevance answer for five candidates",
@@ -231,7 +234,7 @@ class AssignmentSubmitApi(APIView):
                                                        **_submit_arguments(request))
         except (queue_engine.QueueEngineError, AnswerSchemaError) as error:
             raise refusal(error) from error
-        return Response(serializers.SubmitSerializer({"label": label}).data,
+        return Response(serializers.submit_body(label),
                         status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
@@ -258,8 +261,7 @@ class AssignmentSubmitAndClaimApi(APIView):
                 assignment_id=assignment_id, labeler=request.user, **_submit_arguments(request))
         except (queue_engine.QueueEngineError, AnswerSchemaError) as error:
             raise refusal(error) from error
-        return Response(serializers.SubmitAndClaimSerializer(
-            {"label": label, "next": lease, "next_refusal": claim_refusal_body(label)}).data,
+        return Response(serializers.submit_and_claim_body(label, lease, claim_refusal_body(label)),
                         status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 

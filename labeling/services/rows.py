@@ -47,3 +47,43 @@ def instances_from_row(row: Sequence, models: Sequence[type[Model]]) -> list[Mod
         instances.append(model.from_db(connection.alias, attnames, values))
         position += len(attnames)
     return instances
+
+
+def instance_fetch(sql: str, params: Sequence, model: type[Model]) -> Model | None:
+    """The first row of a hand-written ``SELECT {select_columns(model, alias)} ...`` as an instance."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else instances_from_row(row, (model,))[0]
+
+
+# (vendor, model) -> (INSERT statement, fields in its column order): built once per process.
+_INSERTS: dict[tuple[str, type[Model]], tuple[str, list]] = {}
+
+
+def _insert_statement(model: type[Model]) -> tuple[str, list]:
+    key = (connection.vendor, model)
+    if key not in _INSERTS:
+        quote = connection.ops.quote_name
+        fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+        sql = (f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(field.column) for field in fields)})"
+               f" VALUES ({', '.join(['%s'] * len(fields))})")
+        if connection.features.can_return_columns_from_insert:
+            sql += f" RETURNING {quote(model._meta.pk.column)}"
+        _INSERTS[key] = (sql, fields)
+    return _INSERTS[key]
+
+
+def instance_insert(instance: Model) -> Model:
+    """Store a new instance (its primary key an auto field) by one hand-written INSERT, with each
+    field's value made as ``Model.save`` makes it (``pre_save``: ``auto_now_add`` times; then
+    ``get_db_prep_save``: JSON, times on SQLite). No signals are sent: the hot-path models have no
+    receivers. Database errors (an IntegrityError) are raised as the ORM raises them."""
+    sql, fields = _insert_statement(type(instance))
+    values = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        instance.pk = cursor.fetchone()[0] if connection.features.can_return_columns_from_insert else cursor.lastrowid
+    instance._state.adding = False
+    instance._state.db = connection.alias
+    return instance
