@@ -39,6 +39,8 @@ class ExportForm(forms.Form):
                                         ("coarse", "coarse (outside tools)")], initial="fine", required=False,
                                label="COCO rollup")
     keep_similar = forms.BooleanField(required=False, initial=True, label="Matching: keep similar items")
+    product_images = forms.BooleanField(required=False, initial=True, label="Matching: add each product's photo",
+                                        help_text="The gallery side of each pair, as the embedder is served.")
     seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0, required=False, label="Attributes: split seed")
     eval_run = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label="Qrels: evaluation run")
     extra = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Extra parameters",
@@ -76,6 +78,7 @@ class ExportForm(forms.Form):
             params["rollup"] = data["rollup"] or "fine"
         if format == "matching":
             params["keep_similar"] = data["keep_similar"]
+            params["product_images"] = data["product_images"]
         if format == "attributes":
             params["seed"] = data["seed"] or 0
         if format == "trec_qrels" and data["eval_run"] is not None:

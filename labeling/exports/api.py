@@ -31,7 +31,8 @@ from labeling.permissions import IsStaffRole
 STAFF_ONLY = "Experts, engineers and admins; labelers get 403."
 PARAMS_RULES = (
     "`params` by format: `coco_detection` takes `queues` (box queue ids) and `rollup` (`fine`, the default, or "
-    "`coarse`); `matching` takes `queues` (matching-pair cleanup queue ids) and `keep_similar` (default true); "
+    "`coarse`); `matching` takes `queues` (matching-pair cleanup queue ids), `keep_similar` and `product_images` (both "
+    "default true); "
     "`attributes` takes `queues` (attribute queue ids) and `seed` (default 0); `trec_qrels` takes `eval_run` (an "
     "evaluation run id). A parameter that is missing, unknown or invalid, a queue of another kind or aggregated "
     "by Dawid-Skene is refused with 400 naming the parameter under `fields` (`params.<name>`). The job runs in "

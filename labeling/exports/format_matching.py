@@ -6,6 +6,16 @@ A line is what ``models_runtime.training.embedder.load_manifest`` and ``prepare_
      "product_id": int, "category": slug, <attribute>: value ..., "source": "scene",
      "scene_id": scene image id, "instance_id": the creator pair's product key, "pair_id", "match"}
 
+After a product's first scene line comes, once per export, the product's own photo as the
+gallery side of the pair (``product_images``, default true), as the embedder is served: the
+whole image is the crop the catalogue index embeds::
+
+    {"image": product image storage name, "box": [0, 0, width, height], "product_id": int,
+     "category": slug, <attribute>: value ..., "source": "product", "instance_id", "pair_id", "match"}
+
+Without these lines a fine-tune sees only the scene side of each instance and moves the scene
+crops away from the product photos they are retrieved against.
+
 ``product_id`` is the instance the embedder learns to retrieve: the id of the product's image
 (a stored image is content-addressed, so one product photo is one instance whether or not the
 product is in the catalogue). The product's catalogue attributes are added when the pair names a
@@ -24,13 +34,14 @@ from labeling.models import CreatorPair, TaskKind
 from labeling.task_kinds import task_kind_spec
 from models_runtime import taxonomy
 
-PARAMS = ("queues", "keep_similar")
+PARAMS = ("queues", "keep_similar", "product_images")
 
 
 def params_clean(params: dict) -> dict:
     params_known(params, PARAMS)
     return {"queues": export_queues_clean(params, task_kind=TaskKind.MATCHING_PAIR),
-            "keep_similar": boolean_clean(params, "keep_similar", True)}
+            "keep_similar": boolean_clean(params, "keep_similar", True),
+            "product_images": boolean_clean(params, "product_images", True)}
 
 
 def provenance_build(params: dict) -> dict:
@@ -53,12 +64,15 @@ def trainer_attributes(values: dict | None) -> dict:
 
 def write(ctx: ExportContext) -> dict:
     spec = task_kind_spec(TaskKind.MATCHING_PAIR)
-    counts = {"pairs_written": 0, "tasks_without_labels": 0, "left_out": {"spam": 0, "not_match": 0,
+    counts = {"pairs_written": 0, "product_images_written": 0, "tasks_without_labels": 0,
+              "left_out": {"spam": 0, "not_match": 0,
               "similar": 0, "unknown_category": 0, "pair_missing": 0}}
+    products_written: set[int] = set()
     for page in export_task_pages(queue_ids=ctx.params["queues"], last_label_id=ctx.provenance["last_label_id"]):
         pairs = {row[0]: row for row in CreatorPair.objects.filter(
             pk__in={t.payload.get("pair_id") for t in page}).values_list(
-            "pk", "scene_id", "scene__file", "product_image_id", "product_key", "product__attributes")}
+            "pk", "scene_id", "scene__file", "product_image_id", "product_key", "product__attributes",
+            "product_image__file", "product_image__width", "product_image__height")}
         lines = []
         for task in page:
             if not task.answers:
@@ -76,14 +90,22 @@ def write(ctx: ExportContext) -> dict:
             if reason is not None:
                 counts["left_out"][reason] += 1
                 continue
-            pair_id, scene_id, scene_name, product_image_id, product_key, product_attributes = pair
+            (pair_id, scene_id, scene_name, product_image_id, product_key, product_attributes,
+             product_file, product_width, product_height) = pair
+            attributes = trainer_attributes(product_attributes)
             record = {"image": scene_name, "box": answer["box"], "product_id": product_image_id,
                       "category": answer["category"], "source": "scene", "scene_id": scene_id,
-                      "instance_id": product_key, "pair_id": pair_id, "match": answer["match"]}
-            record.update(trainer_attributes(product_attributes))
+                      "instance_id": product_key, "pair_id": pair_id, "match": answer["match"], **attributes}
             lines.append(json_bytes(record) + b"\n")
+            counts["pairs_written"] += 1
+            if ctx.params["product_images"] and product_image_id not in products_written:
+                products_written.add(product_image_id)  # one int per product: flat enough
+                photo = {"image": product_file, "box": [0.0, 0.0, float(product_width), float(product_height)],
+                         "product_id": product_image_id, "category": answer["category"], "source": "product",
+                         "instance_id": product_key, "pair_id": pair_id, "match": answer["match"], **attributes}
+                lines.append(json_bytes(photo) + b"\n")
+                counts["product_images_written"] += 1
         ctx.out.write(b"".join(lines))
-        counts["pairs_written"] += len(lines)
         ctx.advance(len(page), "writing cleaned pairs")
     return counts
 

@@ -175,8 +175,18 @@ def test_matching_export_is_the_embedder_manifest_without_spam_or_non_matches(ex
     queue, scene, pairs = cleanup_world(three_labelers)
     job = run_export(staff=staff, format="matching", params={"queues": [queue.pk]})
     records = load_manifest(export_job_path(job))
-    assert [r["pair_id"] for r in records] == [pairs[0].pk, pairs[1].pk]
-    assert [r["match"] for r in records] == ["same", "similar"]
+    scenes = [r for r in records if r["source"] == "scene"]
+    assert [r["pair_id"] for r in scenes] == [pairs[0].pk, pairs[1].pk]
+    assert [r["match"] for r in scenes] == ["same", "similar"]
+    # Each product's own photo follows its first pair, once, whole: the gallery side the index embeds.
+    assert [(r["source"], r["pair_id"]) for r in records] == [
+        ("scene", pairs[0].pk), ("product", pairs[0].pk), ("scene", pairs[1].pk), ("product", pairs[1].pk)]
+    photo = records[1]
+    product_image = pairs[0].product_image
+    assert (photo["image"], photo["box"]) == (product_image.file.name, [0.0, 0.0, product_image.width,
+                                                                        product_image.height])
+    assert (photo["product_id"], photo["category"], photo["color"]) == (pairs[0].product_image_id, "tops", "black")
+    assert job.report["pairs_written"] == 2 and job.report["product_images_written"] == 2
     first = records[0]
     assert first["image"] == scene.file.name and first["box"] == [23.0, 20.0, 104.0, 90.0]
     assert first["product_id"] == pairs[0].product_image_id and first["instance_id"] == "p0"
@@ -185,10 +195,11 @@ def test_matching_export_is_the_embedder_manifest_without_spam_or_non_matches(ex
     assert first["color"] == "black" and "pattern" not in first
     assert job.report["left_out"]["spam"] == 1 and job.report["left_out"]["not_match"] == 1
     crops = prepare_crops(records, images_dir=export_media, input_size=32)
-    assert len(crops) == 2 and sorted(crops.product_ids) == sorted(p.product_image_id for p in pairs[:2])
+    assert len(crops) == 4 and sorted(crops.product_ids) == sorted(p.product_image_id for p in pairs[:2])
 
-    same_only = run_export(staff=staff, format="matching", params={"queues": [queue.pk], "keep_similar": False})
-    assert [r["pair_id"] for r in load_manifest(export_job_path(same_only))] == [pairs[0].pk]
+    same_only = run_export(staff=staff, format="matching", params={"queues": [queue.pk], "keep_similar": False,
+                                                                   "product_images": False})
+    assert [(r["pair_id"], r["source"]) for r in load_manifest(export_job_path(same_only))] == [(pairs[0].pk, "scene")]
 
 
 def test_attribute_export_has_a_seeded_reproducible_split_and_loads_as_crops(export_media, staff, three_labelers):
