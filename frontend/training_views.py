@@ -34,14 +34,37 @@ STEP_ORIGIN = datetime(2000, 1, 1)
 LOSS_TICKS = 5
 
 
+class _ParentSelect(forms.Select):
+    """Parent versions tagged with their kind (``data-kind``), as are the exports below, so that
+    training_form.js offers a detector's parents and exports only for a detector job (the server
+    checks the match anyway)."""
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex=subindex, attrs=attrs)
+        instance = getattr(value, "instance", None)
+        if instance is not None:
+            option["attrs"]["data-kind"] = instance.kind
+        return option
+
+
+class _ExportCheckboxes(forms.CheckboxSelectMultiple):
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex=subindex, attrs=attrs)
+        instance = getattr(value, "instance", None)
+        if instance is not None:
+            option["attrs"]["data-kind"] = next((kind for kind, formats in training.TRAINING_FORMATS.items()
+                                                 if instance.format in formats), "")
+        return option
+
+
 class TrainingJobForm(forms.Form):
     kind = forms.ChoiceField(choices=ModelKind.choices)
     name = forms.CharField(max_length=200, help_text="What this version is trained on, e.g. \"cleaned pairs\".")
-    parent = forms.ModelChoiceField(queryset=ModelVersion.objects.none(), empty_label=None,
+    parent = forms.ModelChoiceField(queryset=ModelVersion.objects.none(), empty_label=None, widget=_ParentSelect,
                                     help_text="Fine-tuned from this version; the finished job offers an E2E run "
                                               "against it.")
     exports = forms.ModelMultipleChoiceField(
-        queryset=ExportJob.objects.none(), widget=forms.CheckboxSelectMultiple,
+        queryset=ExportJob.objects.none(), widget=_ExportCheckboxes,
         help_text="Finished exports: COCO detection or single-product for a detector, matching or attributes for an "
                   "embedder.")
     version_tag = forms.CharField(max_length=40, required=False, help_text="Empty: the parent's tag plus .1, .2, ...")

@@ -102,7 +102,13 @@ def test_an_engineer_starts_a_training_job_watches_the_loss_curve_and_reaches_th
     LoginPage(page, live_server.url).sign_in(engineer.username, PASSWORD)
     page.goto(f"{live_server.url}/training/")
     form = page.get_by_test_id("training-form")
+    # A detector job is offered no embedder parent and no embedder export.
+    form.get_by_label("Kind").select_option("detector")
+    expect(form.locator(f"#id_parent option[value='{parent.pk}']")).to_be_disabled()
+    expect(form.get_by_label(f"#{export.pk} cleaned pairs (matching)")).to_be_hidden()
     form.get_by_label("Kind").select_option("embedder")
+    expect(form.locator(f"#id_parent option[value='{parent.pk}']")).to_be_enabled()
+    expect(form.get_by_label("Parent")).to_have_value(str(parent.pk))
     form.get_by_label("Name").fill("cleaned pairs")
     form.get_by_label("Parent").select_option(label="Embedder: multitask V1")
     form.get_by_label(f"#{export.pk} cleaned pairs (matching)").check()
