@@ -232,13 +232,24 @@ def _own_live_lease(*, queue: Queue, labeler: User, now: datetime) -> Assignment
     return lease
 
 
-_QUEUE_BY_ID_SQL = f"SELECT {select_columns(Queue, 'q')} FROM {Queue._meta.db_table} q WHERE q.id = %s"
+_QUEUE_WITH_POOLS_SQL = (
+    f"SELECT {select_columns(Queue, 'q')}, ap.pool_id FROM {Queue._meta.db_table} q"
+    f" LEFT JOIN {Queue.allowed_pools.through._meta.db_table} ap ON ap.queue_id = q.id WHERE q.id = %s"
+)
 
 
 def queue_for_claim(queue_id: int) -> Queue | None:
-    """The queue a claim names, by a hand-written SELECT (the ORM's ``get`` cost a claim more CPU
-    than any of its other statements); None when there is none."""
-    return instance_fetch(_QUEUE_BY_ID_SQL, [queue_id], Queue)
+    """The queue a claim names with its allowed pools, by one hand-written SELECT (the ORM's
+    ``get`` cost a claim more CPU than any of its other statements, and the pool check is then no
+    query of its own); None when there is none."""
+    with connection.cursor() as cursor:
+        cursor.execute(_QUEUE_WITH_POOLS_SQL, [queue_id])
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    (queue,) = instances_from_row(rows[0], (Queue,))
+    queue.claim_allowed_pool_ids = frozenset(row[-1] for row in rows if row[-1] is not None)
+    return queue
 
 
 def queue_check_open(*, queue: Queue, labeler: User) -> None:
@@ -248,9 +259,12 @@ def queue_check_open(*, queue: Queue, labeler: User) -> None:
         raise QueueClosed(QUEUE_CLOSED)
     if labeler.role != Role.LABELER or labeler.is_superuser:
         return
-    with connection.cursor() as cursor:
-        cursor.execute(_ALLOWED_POOLS_SQL, [queue.pk])
-        allowed_pool_ids = {pool_id for (pool_id,) in cursor.fetchall()}
+    # Read with the queue by queue_for_claim (the claim API), or here.
+    allowed_pool_ids = getattr(queue, "claim_allowed_pool_ids", None)
+    if allowed_pool_ids is None:
+        with connection.cursor() as cursor:
+            cursor.execute(_ALLOWED_POOLS_SQL, [queue.pk])
+            allowed_pool_ids = {pool_id for (pool_id,) in cursor.fetchall()}
     if allowed_pool_ids and labeler.pool_id not in allowed_pool_ids:
         raise QueueNotOpenToPool(QUEUE_NOT_OPEN_TO_POOL)
 
@@ -475,18 +489,19 @@ def label_submit(
             cleaned_answer = answer_clean(kind=queue.task_kind, payload=task.payload, answer=answer)
             if time_spent_ms is None:
                 time_spent_ms = max(0, int((now - assignment.created_at).total_seconds() * 1000))
+            adaptive = counted and queue_is_adaptive(queue) and not task.is_golden
+            # The label, its assignment finished and its task's count: one statement on PostgreSQL.
+            along = [(_ASSIGNMENT_FINISH_SQL, [AssignmentState.SUBMITTED, _sql_time(now), assignment.pk])]
+            if counted and not adaptive:
+                along.append((_TASK_LABEL_COUNTED_SQL, [task.pk]))
             label = instance_insert(Label(
                 task=task, assignment=assignment, labeler=labeler, answer=cleaned_answer,
                 guide_version_id=queue.guide_version_id, time_spent_ms=time_spent_ms,
                 idempotency_key=idempotency_key or None, request_sha256=fingerprint,
                 is_staff_label=labeler_is_staff(labeler), counts_toward_replication=counted,
                 is_simulated=labeler.is_simulated,
-            ))
-            with connection.cursor() as cursor:
-                cursor.execute(_ASSIGNMENT_FINISH_SQL, [AssignmentState.SUBMITTED, _sql_time(now), assignment.pk])
-                if counted and not (queue_is_adaptive(queue) and not task.is_golden):
-                    cursor.execute(_TASK_LABEL_COUNTED_SQL, [task.pk])
-            if counted and queue_is_adaptive(queue) and not task.is_golden:
+            ), along=along)
+            if adaptive:  # the new agreement reads the label just inserted
                 Task.objects.filter(pk=task.pk).update(label_count=F("label_count") + 1,
                                                        **_adaptive_task_changes(queue=queue, task=task))
             golden_feedback = None

@@ -74,16 +74,28 @@ def _insert_statement(model: type[Model]) -> tuple[str, list]:
     return _INSERTS[key]
 
 
-def instance_insert(instance: Model) -> Model:
+def instance_insert(instance: Model, *, along: Sequence[tuple[str, Sequence]] = ()) -> Model:
     """Store a new instance (its primary key an auto field) by one hand-written INSERT, with each
     field's value made as ``Model.save`` makes it (``pre_save``: ``auto_now_add`` times; then
     ``get_db_prep_save``: JSON, times on SQLite). No signals are sent: the hot-path models have no
-    receivers. Database errors (an IntegrityError) are raised as the ORM raises them."""
+    receivers. Database errors (an IntegrityError) are raised as the ORM raises them.
+
+    ``along``: other writes, ``(sql, params)``, that commit or fail with this one. On PostgreSQL
+    they ride in the INSERT's own statement as data-modifying ``WITH`` queries (one round trip; each
+    runs exactly once, on the statement's snapshot, so they must touch other rows than each other);
+    elsewhere they run after it."""
     sql, fields = _insert_statement(type(instance))
     values = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+    together = along and connection.vendor == "postgresql"
+    if together:
+        sql = "WITH " + ", ".join(f"along_{n} AS ({statement})" for n, (statement, _) in enumerate(along)) + " " + sql
+        values = [value for _, params in along for value in params] + values
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
         instance.pk = cursor.fetchone()[0] if connection.features.can_return_columns_from_insert else cursor.lastrowid
+        if not together:
+            for statement, params in along:
+                cursor.execute(statement, params)
     instance._state.adding = False
     instance._state.db = connection.alias
     return instance
