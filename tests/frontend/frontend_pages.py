@@ -26,6 +26,16 @@ def work_page_open(page: Page, base_url: str, queue_id: int) -> None:
     expect(page.locator("#grader")).to_have_attribute("data-mode", "task")
 
 
+def qualification_item_answer(page: Page, keys: str) -> None:
+    """On the qualification page: grade the shown item with ``keys`` and submit it; the page then
+    shows the expert's answer and reason (Enter goes on)."""
+    expect(page.locator("#qualification")).to_have_attribute("data-mode", "item")
+    for key in keys:
+        page.keyboard.press(key)
+    page.keyboard.press("Enter")
+    expect(page.locator("#qualification")).to_have_attribute("data-mode", "feedback")
+
+
 class LoginPage:
     def __init__(self, page: Page, base_url: str):
         self.page = page

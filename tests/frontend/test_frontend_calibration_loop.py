@@ -20,7 +20,7 @@ from labeling.services.users import user_create
 from labeling.task_kinds import task_kind_spec
 
 from conftest import PASSWORD, relevance_payload
-from frontend_pages import GradingPage, LoginPage
+from frontend_pages import GradingPage, LoginPage, qualification_item_answer
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -66,11 +66,7 @@ def qualification_set(media_images):
 
 
 def _answer_qualification_item(page, keys: str) -> None:
-    expect(page.locator("#qualification")).to_have_attribute("data-mode", "item")
-    for key in keys:
-        page.keyboard.press(key)
-    page.keyboard.press("Enter")
-    expect(page.locator("#qualification")).to_have_attribute("data-mode", "feedback")
+    qualification_item_answer(page, keys)
     page.keyboard.press("Enter")  # past the expert's answer to the next item or the result
 
 

@@ -10,7 +10,7 @@ from labeling.models import FeedbackKind, LabelerFeedback, LabelerFlag, Qualific
 from labeling.services.queues import queue_calibration_update
 
 from conftest import PASSWORD, relevance_payload
-from frontend_pages import RECORD_VIOLATIONS, LoginPage, csp_violations
+from frontend_pages import RECORD_VIOLATIONS, LoginPage, csp_violations, qualification_item_answer
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -37,14 +37,6 @@ def qualifying_queue(relevance_queue, media_images):
                                     immediate_feedback=True)
 
 
-def _answer_item(page, keys: str) -> None:
-    expect(page.locator("#qualification")).to_have_attribute("data-mode", "item")
-    for key in keys:
-        page.keyboard.press(key)
-    page.keyboard.press("Enter")
-    expect(page.locator("#qualification")).to_have_attribute("data-mode", "feedback")
-
-
 def test_a_labeler_is_sent_to_qualify_fails_once_passes_then_gets_tasks_and_feedback(
         live_server, browser_page, labeler, qualifying_queue):
     page = browser_page
@@ -65,7 +57,7 @@ def test_a_labeler_is_sent_to_qualify_fails_once_passes_then_gets_tasks_and_feed
 
     # First attempt: every slot wrong; the expert's answer and reason after each item.
     page.get_by_test_id("qualify-start").click()
-    _answer_item(page, "nnnnn")
+    qualification_item_answer(page, "nnnnn")
     expect(page.get_by_test_id("qualify-verdict")).to_contain_text("Not quite")
     expect(page.get_by_test_id("qualify-reason")).to_contain_text("Same cut and fabric")
     expect(page.get_by_test_id("qualify-expert-answer")).to_have_text(
@@ -74,7 +66,7 @@ def test_a_labeler_is_sent_to_qualify_fails_once_passes_then_gets_tasks_and_feed
         expect(page.get_by_test_id(f"candidate-{slot}")).to_have_attribute("data-grade", "similar")
     page.screenshot(path="/tmp/qualify_feedback.png")
     page.keyboard.press("Enter")
-    _answer_item(page, "nnnnn")
+    qualification_item_answer(page, "nnnnn")
     page.keyboard.press("Enter")
     expect(page.get_by_test_id("qualify-result-title")).to_have_text("Not passed yet: 0%")
     expect(page.get_by_test_id("qualify-go-work")).to_be_hidden()
@@ -83,10 +75,10 @@ def test_a_labeler_is_sent_to_qualify_fails_once_passes_then_gets_tasks_and_feed
 
     # Second attempt: right; then the queue's tasks.
     page.get_by_test_id("qualify-retry").click()
-    _answer_item(page, "sssss")
+    qualification_item_answer(page, "sssss")
     expect(page.get_by_test_id("qualify-verdict")).to_contain_text("Right")
     page.keyboard.press("Enter")
-    _answer_item(page, "sssss")
+    qualification_item_answer(page, "sssss")
     page.keyboard.press("Enter")
     expect(page.get_by_test_id("qualify-result-title")).to_have_text("You passed: 100%")
     page.screenshot(path="/tmp/qualify_passed.png")
