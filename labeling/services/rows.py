@@ -1,9 +1,11 @@
-"""Model instances from hand-written SELECTs, for the queue's hot paths.
+"""Model instances from hand-written SELECTs, and new rows by hand-written INSERTs, for the
+queue's hot paths.
 
 Compiling an ORM query costs more CPU than PostgreSQL spends running the small, indexed ones the
 work queue sends (benchmarks/RESULTS_queue.md). ``select_columns`` lists a model's columns under a
 table alias; ``instances_from_row`` turns one fetched row back into instances, running the backend's
-and the fields' converters exactly as the ORM would (SQLite keeps times as text, for one)."""
+and the fields' converters exactly as the ORM would (SQLite keeps times as text, for one);
+``instance_insert`` stores a new instance, optionally with other writes in the same statement."""
 from __future__ import annotations
 
 from collections.abc import Sequence
